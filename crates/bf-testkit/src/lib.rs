@@ -1,0 +1,128 @@
+//! Helpers for BitFountain's integration tests: external tools that must exist in CI,
+//! loopback ports, child processes that never outlive a test, bounded waiting.
+//!
+//! Tests that drive a real client call [`require`] first. Outside CI a missing tool makes the
+//! test skip with a loud message; with `BF_REQUIRE_TOOLS=1` (set by `.ci/run`) it fails, so CI
+//! can never go green by skipping.
+//!
+//! ```no_run
+//! if !bf_testkit::require("mktorrent") {
+//!     return;
+//! }
+//! let dir = bf_testkit::temp_dir();
+//! let port = bf_testkit::free_port();
+//! # let _ = (dir, port);
+//! ```
+
+use std::net::{TcpListener, UdpSocket};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Python interpreter that has Debian's libtorrent bindings (the one on PATH does not).
+pub const SYSTEM_PYTHON: &str = "/usr/bin/python3";
+
+/// Whether missing external tools must fail tests (`BF_REQUIRE_TOOLS=1`).
+pub fn tools_required() -> bool {
+    std::env::var("BF_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
+}
+
+/// Whether `tool` (a program on PATH or an absolute path) can be run.
+///
+/// Missing: panics under `BF_REQUIRE_TOOLS=1`, else prints a loud SKIP line and returns false.
+pub fn require(tool: &str) -> bool {
+    let found = if tool.contains('/') {
+        Path::new(tool).is_file()
+    } else {
+        std::env::var_os("PATH")
+            .is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join(tool).is_file()))
+    };
+    found || missing(tool)
+}
+
+/// Whether `/usr/bin/python3` can import Debian's `libtorrent` bindings; same rules as
+/// [`require`].
+pub fn require_libtorrent() -> bool {
+    let ok = Command::new(SYSTEM_PYTHON)
+        .args(["-c", "import libtorrent"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    ok || missing("python3-libtorrent (import libtorrent under /usr/bin/python3)")
+}
+
+fn missing(what: &str) -> bool {
+    if tools_required() {
+        panic!("required external tool missing: {what} (BF_REQUIRE_TOOLS=1)");
+    }
+    eprintln!("\n*** SKIPPED: {what} is not installed; install it or run .ci/run ***\n");
+    false
+}
+
+/// A fresh temporary directory, removed when dropped.
+pub fn temp_dir() -> tempfile::TempDir {
+    match tempfile::Builder::new().prefix("bf-test-").tempdir() {
+        Ok(d) => d,
+        Err(e) => panic!("cannot create a temporary directory: {e}"),
+    }
+}
+
+/// A loopback port free for both TCP and UDP at the time of the call.
+pub fn free_port() -> u16 {
+    for _ in 0..100 {
+        let Ok(tcp) = TcpListener::bind("127.0.0.1:0") else {
+            continue;
+        };
+        let Ok(addr) = tcp.local_addr() else { continue };
+        if UdpSocket::bind(("127.0.0.1", addr.port())).is_ok() {
+            return addr.port();
+        }
+    }
+    panic!("no free loopback port found in 100 tries")
+}
+
+/// Polls `check` every 50 ms until it returns true or `timeout` passes; returns the last answer.
+pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped, so a failing test leaves nothing
+/// running.
+pub struct ChildGuard(pub Child);
+
+impl ChildGuard {
+    /// Spawns `cmd`, panicking with the program name if it cannot start.
+    pub fn spawn(cmd: &mut Command) -> Self {
+        match cmd.spawn() {
+            Ok(c) => ChildGuard(c),
+            Err(e) => panic!("cannot start {:?}: {e}", cmd.get_program()),
+        }
+    }
+
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Whether the process has exited (and then its status).
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.0.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
