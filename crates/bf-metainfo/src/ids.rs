@@ -16,7 +16,55 @@ pub struct PeerId(pub [u8; 20]);
 #[error("expected 40 hexadecimal digits, got {0:?}")]
 pub struct ParseHexError(pub String);
 
+/// A string that is not 32 base32 characters (RFC 4648 alphabet, either case, no padding).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected 32 base32 characters, got {0:?}")]
+pub struct ParseBase32Error(pub String);
+
+const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
 impl InfoHash {
+    /// Upper-case base32 (RFC 4648), 32 characters, as older magnet links carry it.
+    pub fn to_base32(&self) -> String {
+        let mut out = String::with_capacity(32);
+        // 20 bytes = 160 bits = exactly 32 groups of 5 bits, so no padding is ever needed.
+        for chunk in self.0.chunks_exact(5) {
+            let mut acc: u64 = 0;
+            for &b in chunk {
+                acc = (acc << 8) | u64::from(b);
+            }
+            for i in (0..8).rev() {
+                out.push(BASE32[((acc >> (i * 5)) & 31) as usize] as char);
+            }
+        }
+        out
+    }
+
+    /// From 32 base32 characters (either case).
+    pub fn from_base32(s: &str) -> Result<Self, ParseBase32Error> {
+        let bad = || ParseBase32Error(s.chars().take(64).collect());
+        let b = s.as_bytes();
+        if b.len() != 32 {
+            return Err(bad());
+        }
+        let mut out = [0u8; 20];
+        for (group, chunk) in b.chunks_exact(8).enumerate() {
+            let mut acc: u64 = 0;
+            for &c in chunk {
+                let v = match c.to_ascii_uppercase() {
+                    c @ b'A'..=b'Z' => c - b'A',
+                    c @ b'2'..=b'7' => c - b'2' + 26,
+                    _ => return Err(bad()),
+                };
+                acc = (acc << 5) | u64::from(v);
+            }
+            for i in 0..5 {
+                out[group * 5 + i] = (acc >> (8 * (4 - i))) as u8;
+            }
+        }
+        Ok(InfoHash(out))
+    }
+
     /// The SHA-1 of `info_bytes` (the raw bytes of the `info` value).
     pub fn of(info_bytes: &[u8]) -> Self {
         use sha1::{Digest, Sha1};
@@ -143,6 +191,20 @@ mod tests {
         assert!(InfoHash::from_hex("abc").is_err());
         assert!(InfoHash::from_hex(&"g".repeat(40)).is_err());
         assert!(InfoHash::from_hex(&"é".repeat(20)).is_err());
+    }
+
+    #[test]
+    fn base32_matches_rfc4648_and_round_trips() {
+        // RFC 4648 test vector "foobar" padded to 20 bytes with zeros.
+        let mut b = [0u8; 20];
+        b[..6].copy_from_slice(b"foobar");
+        let h = InfoHash(b);
+        assert!(h.to_base32().starts_with("MZXW6YTBOI"));
+        assert_eq!(InfoHash::from_base32(&h.to_base32()), Ok(h));
+        assert_eq!(InfoHash::from_base32(&h.to_base32().to_lowercase()), Ok(h));
+        assert!(InfoHash::from_base32("A").is_err());
+        assert!(InfoHash::from_base32(&"1".repeat(32)).is_err());
+        assert!(InfoHash::from_base32(&"é".repeat(16)).is_err());
     }
 
     #[test]

@@ -17,11 +17,18 @@
 //! assert_eq!(Metainfo::from_bytes(&m.to_bytes()).unwrap(), m);
 //! ```
 
+pub mod create;
 mod error;
 pub mod ids;
+mod layout;
+mod magnet;
 mod metainfo;
+pub mod piece_size;
 pub mod safe_path;
 
+pub use create::{create, CreateError, CreateOptions, Source};
 pub use error::MetainfoError;
-pub use ids::{InfoHash, ParseHexError, PeerId};
+pub use ids::{InfoHash, ParseBase32Error, ParseHexError, PeerId};
+pub use layout::FileSlice;
+pub use magnet::{Magnet, MagnetError, MAX_MAGNET_LEN};
 pub use metainfo::{FileEntry, Metainfo, Node, MAX_FILES, MAX_PIECE_LENGTH, MAX_TOTAL_LENGTH};

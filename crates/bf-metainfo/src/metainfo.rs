@@ -668,3 +668,310 @@ fn length_of(v: &Value<'_>, field: &str) -> Result<u64, MetainfoError> {
             )
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn d(entries: Vec<(&'static str, Value<'static>)>) -> Value<'static> {
+        let mut d = Dict::new();
+        for (k, v) in entries {
+            d.insert(k.as_bytes(), v);
+        }
+        Value::Dict(d)
+    }
+
+    fn s(x: &str) -> Value<'static> {
+        Value::from(x.to_owned())
+    }
+
+    fn file(len: i64, path: &[&str]) -> Value<'static> {
+        d(vec![
+            ("length", Value::Int(len)),
+            ("path", Value::List(path.iter().map(|c| s(c)).collect())),
+        ])
+    }
+
+    fn multi(files: Vec<Value<'static>>, total: u64, pl: u64) -> Value<'static> {
+        let n = total.div_ceil(pl) as usize;
+        d(vec![
+            ("announce", s("http://t/a")),
+            (
+                "info",
+                d(vec![
+                    ("files", Value::List(files)),
+                    ("name", s("dir")),
+                    ("piece length", Value::Int(pl as i64)),
+                    ("pieces", Value::from(vec![1u8; n * 20])),
+                ]),
+            ),
+        ])
+    }
+
+    #[test]
+    fn multi_file_layout_and_lookups() {
+        let t = multi(
+            vec![file(10, &["a"]), file(0, &["e"]), file(30, &["s", "b"])],
+            40,
+            16,
+        );
+        let m = Metainfo::from_bytes(&t.to_bytes()).unwrap();
+        assert!(!m.is_single_file());
+        assert_eq!(m.total_length(), 40);
+        assert_eq!(m.piece_count(), 3);
+        assert_eq!(m.piece_size(2), Some(8));
+        assert_eq!(m.piece_size(3), None);
+        assert_eq!(m.piece_hash(2), Some([1; 20]));
+        assert_eq!(m.piece_hash(3), None);
+        assert_eq!(m.files()[2].offset, 10);
+        assert_eq!(m.files()[2].relative_path(), PathBuf::from("s/b"));
+        let spans = m.piece_file_slices(0);
+        assert_eq!(spans.len(), 2);
+        assert_eq!(
+            (spans[1].file_index, spans[1].file_offset, spans[1].len),
+            (2, 0, 6)
+        );
+        assert_eq!(m.trackers(), vec![vec!["http://t/a".to_string()]]);
+    }
+
+    #[test]
+    fn padding_files_are_flagged_and_may_repeat() {
+        let pad = |len| {
+            d(vec![
+                ("attr", s("p")),
+                ("length", Value::Int(len)),
+                ("path", Value::List(vec![s(".pad"), s("6")])),
+            ])
+        };
+        let t = multi(
+            vec![
+                file(10, &["a"]),
+                pad(6),
+                file(10, &["b"]),
+                pad(6),
+                file(1, &["c"]),
+            ],
+            33,
+            16,
+        );
+        let m = Metainfo::from_bytes(&t.to_bytes()).unwrap();
+        let flags: Vec<bool> = m.files().iter().map(|f| f.padding).collect();
+        assert_eq!(flags, [false, true, false, true, false]);
+        assert_eq!(m.files()[2].offset, 16);
+    }
+
+    #[test]
+    fn utf8_variants_are_preferred() {
+        let t = d(vec![(
+            "info",
+            d(vec![
+                (
+                    "files",
+                    Value::List(vec![d(vec![
+                        ("length", Value::Int(1)),
+                        ("path", Value::List(vec![Value::from(vec![0xe9u8])])),
+                        ("path.utf-8", Value::List(vec![s("é")])),
+                    ])]),
+                ),
+                ("name", Value::from(vec![0xffu8])),
+                ("name.utf-8", s("ñame")),
+                ("piece length", Value::Int(16384)),
+                ("pieces", Value::from(vec![0u8; 20])),
+            ]),
+        )]);
+        let m = Metainfo::from_bytes(&t.to_bytes()).unwrap();
+        assert_eq!(m.name(), "ñame");
+        assert_eq!(m.files()[0].path, ["é"]);
+    }
+
+    #[test]
+    fn refusals_name_the_problem() {
+        let cases: Vec<(Value<'static>, &str)> = vec![
+            (multi(vec![file(1, &["a", "..", "b"])], 1, 16), "a/../b"),
+            (
+                multi(vec![file(1, &["a"]), file(1, &["a"])], 2, 16),
+                "appears twice",
+            ),
+            (
+                multi(vec![file(1, &["a"]), file(1, &["a", "b"])], 2, 16),
+                "both a file and a directory",
+            ),
+            (multi(vec![file(-1, &["a"])], 1, 16), "info.files[0].length"),
+            (
+                multi(vec![file(1 << 51, &["a"])], 1, 16),
+                "info.files[0].length",
+            ),
+            (
+                multi(vec![file(1 << 50, &["a"]), file(1 << 50, &["b"])], 1, 16),
+                "limit",
+            ),
+            (multi(vec![], 1, 16), "empty file list"),
+            (multi(vec![file(0, &["a"])], 1, 16), "no data"),
+            (multi(vec![file(40, &["a"])], 10, 16), "info.pieces"),
+            (
+                multi(vec![file(1, &["a"])], 1, 0x7fff_ffff_ffff),
+                "piece length",
+            ),
+            (d(vec![("info", s("x"))]), "field `info` is a byte string"),
+            (s("x"), "top-level value is a byte string"),
+            (d(vec![]), "missing field `info`"),
+        ];
+        for (t, needle) in cases {
+            let e = Metainfo::from_bytes(&t.to_bytes()).unwrap_err().to_string();
+            assert!(e.contains(needle), "{e:?} lacks {needle:?}");
+            assert!(!e.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn optional_fields_read_and_survive_re_encoding() {
+        let Value::Dict(mut top) = multi(vec![file(20, &["a"])], 20, 16) else {
+            unreachable!()
+        };
+        top.insert(
+            &b"announce-list"[..],
+            Value::List(vec![
+                Value::List(vec![s("http://a"), s("")]),
+                Value::List(vec![]),
+                Value::List(vec![s("udp://b:1")]),
+            ]),
+        );
+        top.insert(
+            &b"nodes"[..],
+            Value::List(vec![Value::List(vec![
+                s("router.example"),
+                Value::Int(6881),
+            ])]),
+        );
+        top.insert(&b"url-list"[..], s("http://w/"));
+        top.insert(&b"comment"[..], s("c"));
+        top.insert(&b"created by"[..], s("me"));
+        top.insert(&b"creation date"[..], Value::Int(1_700_000_000));
+        top.insert(&b"piece layers"[..], d(vec![]));
+        let m = Metainfo::from_bytes(&Value::Dict(top).to_bytes()).unwrap();
+        assert_eq!(
+            m.trackers(),
+            vec![vec!["http://a".to_string()], vec!["udp://b:1".to_string()]]
+        );
+        assert_eq!(
+            m.nodes(),
+            [Node {
+                host: "router.example".into(),
+                port: 6881
+            }]
+        );
+        assert_eq!(m.url_list(), ["http://w/"]);
+        assert_eq!(
+            (m.comment(), m.created_by(), m.creation_date()),
+            (Some("c"), Some("me"), Some(1_700_000_000))
+        );
+        let again = Metainfo::from_bytes(&m.to_bytes()).unwrap();
+        assert_eq!(again, m);
+        assert!(m.to_bytes().windows(14).any(|w| w == b"12:piece layer"));
+    }
+
+    #[test]
+    fn unsorted_info_keeps_its_bytes_and_hash() {
+        let mut raw = b"d4:infod4:name1:x12:piece lengthi16384e6:pieces20:".to_vec();
+        raw.extend_from_slice(&[2; 20]);
+        raw.extend_from_slice(b"6:lengthi3eee");
+        let m = Metainfo::from_bytes(&raw).unwrap();
+        let info = &raw[7..raw.len() - 1];
+        assert_eq!(m.info_bytes(), info);
+        assert_eq!(m.info_hash(), InfoHash::of(info));
+        let mut m2 = m.clone();
+        m2.set_trackers(vec![vec![
+            "http://x/announce".into(),
+            "http://y/announce".into(),
+        ]]);
+        let back = Metainfo::from_bytes(&m2.to_bytes()).unwrap();
+        assert_eq!(back.info_hash(), m.info_hash());
+        assert_eq!(back.announce(), Some("http://x/announce"));
+        assert_eq!(back.trackers().len(), 1);
+        assert_eq!(back.trackers()[0].len(), 2);
+    }
+
+    fn arb_metainfo() -> impl Strategy<Value = Vec<u8>> {
+        let comp = "[a-zA-Z0-9 _-]{1,8}";
+        let files =
+            proptest::collection::vec((proptest::collection::vec(comp, 1..3), 0u64..5000), 1..6);
+        (
+            files,
+            prop_oneof![Just(16384u64), Just(32768)],
+            any::<bool>(),
+            proptest::collection::vec(proptest::collection::vec("http://[a-z]{1,5}/a", 1..3), 0..3),
+            proptest::option::of(".{0,20}"),
+            proptest::option::of(any::<i64>()),
+        )
+            .prop_map(|(files, pl, private, tiers, comment, date)| {
+                let mut seen = HashSet::new();
+                let files: Vec<_> = files
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(_, (p, _))| seen.insert(p[0].clone()))
+                    .map(|(i, (mut p, l))| {
+                        p[0] = format!("{i}{}", p[0]);
+                        (p, l + 1)
+                    })
+                    .collect();
+                let total: u64 = files.iter().map(|f| f.1).sum();
+                let list = files
+                    .iter()
+                    .map(|(p, l)| {
+                        let comps: Vec<&str> = p.iter().map(String::as_str).collect();
+                        file(*l as i64, &comps)
+                    })
+                    .collect();
+                let Value::Dict(mut top) = multi(list, total, pl) else {
+                    unreachable!()
+                };
+                if private {
+                    let mut info = top
+                        .get(b"info")
+                        .and_then(Value::as_dict)
+                        .cloned()
+                        .unwrap_or_default();
+                    info.insert(&b"private"[..], Value::Int(1));
+                    top.insert(&b"info"[..], Value::Dict(info));
+                }
+                let tiers = tiers
+                    .into_iter()
+                    .map(|t| Value::List(t.into_iter().map(Value::from).collect()))
+                    .collect();
+                top.insert(&b"announce-list"[..], Value::List(tiers));
+                if let Some(c) = comment {
+                    top.insert(&b"comment"[..], Value::from(c));
+                }
+                if let Some(date) = date {
+                    top.insert(&b"creation date"[..], Value::Int(date));
+                }
+                Value::Dict(top).to_bytes()
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn to_bytes_then_from_bytes_round_trips(bytes in arb_metainfo()) {
+            let m = Metainfo::from_bytes(&bytes).unwrap();
+            let again = Metainfo::from_bytes(&m.to_bytes()).unwrap();
+            prop_assert_eq!(again.info_hash(), m.info_hash());
+            prop_assert_eq!(again, m);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = Metainfo::from_bytes(&bytes);
+        }
+
+        #[test]
+        fn mutated_torrents_never_panic(bytes in arb_metainfo(), at in any::<prop::sample::Index>(), b in any::<u8>()) {
+            let mut bytes = bytes;
+            let i = at.index(bytes.len());
+            bytes[i] = b;
+            if let Ok(m) = Metainfo::from_bytes(&bytes) {
+                let _ = (m.piece_file_slices(0), m.to_bytes());
+            }
+        }
+    }
+}
