@@ -1,0 +1,187 @@
+//! The client half used by `bf-client`: announce and scrape over HTTP (reqwest) and UDP
+//! (BEP 15, with retransmission), and BEP 12 tiers.
+
+mod tiers;
+mod udp;
+
+use std::time::Duration;
+
+use bf_metainfo::InfoHash;
+
+pub use tiers::TrackerTiers;
+
+use crate::http_codec::{self, ResponseError, MAX_RESPONSE_LEN};
+use crate::query::{announce_query, scrape_query};
+use crate::types::{AnnounceRequest, AnnounceResponse, ScrapeRequest, ScrapeResponse};
+use crate::udp_codec::UdpError;
+
+/// Tunables of a [`TrackerClient`].
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Whole-request timeout for HTTP trackers.
+    pub http_timeout: Duration,
+    /// BEP 15 base timeout: attempt `n` waits `base * 2^n` (15 s in the BEP; tests shorten it).
+    pub udp_base_timeout: Duration,
+    /// Retransmissions after the first try (BEP 15: up to 8).
+    pub udp_max_retries: u32,
+    /// `User-Agent` header for HTTP.
+    pub user_agent: String,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            http_timeout: Duration::from_secs(30),
+            udp_base_timeout: Duration::from_secs(15),
+            udp_max_retries: 8,
+            user_agent: format!("BitFountain/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// Why a tracker request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TrackerError {
+    /// The URL is not a usable `http(s)://` or `udp://` tracker URL.
+    #[error("bad tracker URL {0:?}")]
+    BadUrl(String),
+    /// The HTTP request failed (connection, TLS, timeout).
+    #[error("HTTP request failed: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The HTTP tracker answered with a non-200 status.
+    #[error("HTTP status {0}")]
+    Status(u16),
+    /// The response could not be understood, or was a `failure reason`.
+    #[error(transparent)]
+    Response(#[from] ResponseError),
+    /// A UDP packet could not be understood.
+    #[error("UDP tracker: {0}")]
+    Udp(#[from] UdpError),
+    /// The UDP tracker answered with an error packet.
+    #[error("tracker refused: {0}")]
+    Refused(String),
+    /// The UDP tracker gave an answer of the wrong kind.
+    #[error("unexpected UDP response")]
+    Unexpected,
+    /// No answer after every retransmission.
+    #[error("tracker did not answer")]
+    Timeout,
+    /// A socket operation failed.
+    #[error("network I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// Every tracker of every tier failed; the last error is kept.
+    #[error("all trackers failed; last: {0}")]
+    AllFailed(Box<TrackerError>),
+    /// The tier list is empty.
+    #[error("no trackers")]
+    NoTrackers,
+}
+
+/// Talks to trackers of any kind; cheap to clone.
+#[derive(Clone)]
+pub struct TrackerClient {
+    http: reqwest::Client,
+    cfg: ClientConfig,
+}
+
+/// The BEP 48 scrape URL of an announce URL: the last path segment `announce…` becomes
+/// `scrape…`; `None` if the tracker has no scrape by that convention.
+pub fn scrape_url(announce: &str) -> Option<String> {
+    let (base, query) = match announce.find('?') {
+        Some(i) => (&announce[..i], &announce[i..]),
+        None => (announce, ""),
+    };
+    let slash = base.rfind('/')?;
+    let last = &base[slash + 1..];
+    let rest = last.strip_prefix("announce")?;
+    Some(format!("{}scrape{rest}{query}", &base[..=slash]))
+}
+
+fn join_query(url: &str, q: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{q}")
+}
+
+impl TrackerClient {
+    /// A client with these settings.
+    pub fn new(cfg: ClientConfig) -> Result<Self, TrackerError> {
+        let http = reqwest::Client::builder()
+            .timeout(cfg.http_timeout)
+            .user_agent(cfg.user_agent.clone())
+            .build()?;
+        Ok(TrackerClient { http, cfg })
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &ClientConfig {
+        &self.cfg
+    }
+
+    /// Announces to one tracker (`http://`, `https://` or `udp://`).
+    pub async fn announce(
+        &self,
+        url: &str,
+        req: &AnnounceRequest,
+    ) -> Result<AnnounceResponse, TrackerError> {
+        if url.starts_with("udp://") {
+            return udp::announce(&self.cfg, url, req).await;
+        }
+        check_http(url)?;
+        let body = self.get(&join_query(url, &announce_query(req))).await?;
+        Ok(http_codec::decode_announce(&body)?)
+    }
+
+    /// Scrapes one tracker about `hashes` (given its announce URL).
+    pub async fn scrape(
+        &self,
+        announce_url: &str,
+        hashes: &[InfoHash],
+    ) -> Result<ScrapeResponse, TrackerError> {
+        if announce_url.starts_with("udp://") {
+            return udp::scrape(&self.cfg, announce_url, hashes).await;
+        }
+        check_http(announce_url)?;
+        let url = scrape_url(announce_url).ok_or_else(|| TrackerError::BadUrl(announce_url.into()))?;
+        let q = scrape_query(&ScrapeRequest { info_hashes: hashes.to_vec() });
+        let body = self.get(&join_query(&url, &q)).await?;
+        Ok(http_codec::decode_scrape(&body)?)
+    }
+
+    async fn get(&self, url: &str) -> Result<Vec<u8>, TrackerError> {
+        let mut resp = self.http.get(url).send().await?;
+        if resp.status() != reqwest::StatusCode::OK {
+            return Err(TrackerError::Status(resp.status().as_u16()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await? {
+            if body.len() + chunk.len() > MAX_RESPONSE_LEN {
+                return Err(ResponseError::TooLarge.into());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+fn check_http(url: &str) -> Result<(), TrackerError> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(TrackerError::BadUrl(url.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrape_urls_per_bep48() {
+        assert_eq!(scrape_url("http://a/announce").as_deref(), Some("http://a/scrape"));
+        assert_eq!(
+            scrape_url("http://a/x/announce.php?k=1").as_deref(),
+            Some("http://a/x/scrape.php?k=1")
+        );
+        assert_eq!(scrape_url("http://a/a"), None);
+    }
+}

@@ -1,0 +1,109 @@
+//! The HTTP front end: `/announce`, `/scrape`, `/` and the web log.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+
+use super::{index, unix_now, Shared};
+use crate::clf::LogEntry;
+use crate::http_codec::{encode_announce, encode_failure, encode_scrape};
+use crate::query::{parse_announce, parse_scrape};
+use crate::types::{AnnounceResponse, PeerAddr, ScrapeResponse};
+
+pub(super) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/announce", get(announce))
+        .route("/scrape", get(scrape))
+        .route("/", get(index_page))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(shared.clone(), web_log))
+        .with_state(shared)
+}
+
+fn bencoded(body: Vec<u8>) -> Response {
+    let mut r = Response::new(Body::from(body));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    r
+}
+
+fn raw_query(req: &Request) -> &[u8] {
+    req.uri().query().map_or(&b""[..], str::as_bytes)
+}
+
+async fn announce(
+    State(st): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let parsed = match parse_announce(raw_query(&req)) {
+        Ok(p) => p,
+        Err(e) => return bencoded(encode_failure(&e.to_string())),
+    };
+    let mut peers = Vec::new();
+    let stats = match st.announce(&parsed, peer, &mut peers) {
+        Ok(s) => s,
+        Err(reason) => return bencoded(encode_failure(reason)),
+    };
+    let resp = AnnounceResponse {
+        interval: st.cfg.interval,
+        min_interval: Some(st.cfg.min_interval),
+        complete: stats.complete,
+        incomplete: stats.incomplete,
+        peers: peers.into_iter().map(|addr| PeerAddr { addr, peer_id: None }).collect(),
+        warning: None,
+    };
+    bencoded(encode_announce(&resp, parsed.compact, !parsed.no_peer_id))
+}
+
+async fn scrape(State(st): State<Arc<Shared>>, req: Request) -> Response {
+    let parsed = match parse_scrape(raw_query(&req)) {
+        Ok(p) => p,
+        Err(e) => return bencoded(encode_failure(&e.to_string())),
+    };
+    match st.scrape(&parsed.info_hashes) {
+        Ok(files) => bencoded(encode_scrape(&ScrapeResponse { files })),
+        Err(reason) => bencoded(encode_failure(reason)),
+    }
+}
+
+async fn index_page(State(st): State<Arc<Shared>>) -> Response {
+    let html = index::render(&st);
+    let mut r = Response::new(Body::from(html));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    r
+}
+
+async fn not_found() -> Response {
+    let mut r = bencoded(encode_failure("not found: use /announce or /scrape"));
+    *r.status_mut() = StatusCode::NOT_FOUND;
+    r
+}
+
+async fn web_log(State(st): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let Some(log) = st.log.clone() else {
+        return next.run(req).await;
+    };
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip().to_canonical());
+    let request = format!("{} {} {:?}", req.method(), req.uri(), req.version());
+    let resp = next.run(req).await;
+    let bytes = resp
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .or_else(|| axum::body::HttpBody::size_hint(resp.body()).exact().map(|n| n as usize))
+        .unwrap_or(0);
+    log.log(LogEntry { ip, time: unix_now(), request, status: resp.status().as_u16(), bytes });
+    resp
+}

@@ -1,0 +1,408 @@
+//! The tracker server: HTTP (axum) and UDP (tokio) on the same port number, over a sharded
+//! [`SwarmStore`], with `--dfile` persistence and `--allowed-dir`.
+
+mod http;
+mod index;
+mod udp;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use bf_metainfo::InfoHash;
+
+use crate::allowed::{AllowedDir, TorrentInfo};
+use crate::clf::LogSink;
+use crate::conn_id::ConnIdKey;
+use crate::dfile::{self, Loaded};
+use crate::swarm::{PeerAnnounce, StoreConfig, SwarmRecord, SwarmStore};
+use crate::types::{AnnounceRequest, ScrapeStats};
+
+/// Number of independently locked parts of the store (by the first info-hash byte).
+const SHARDS: usize = 16;
+
+/// Everything the server can be told.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on (HTTP and UDP).
+    pub bind: IpAddr,
+    /// Port for both HTTP (TCP) and UDP; 0 picks a free one (then TCP and UDP may differ).
+    pub port: u16,
+    /// State file.
+    pub dfile: Option<PathBuf>,
+    /// How often the state file is saved.
+    pub save_interval: Duration,
+    /// Folder of allowed `.torrent` files.
+    pub allowed_dir: Option<PathBuf>,
+    /// How often the allowed folder is rescanned.
+    pub rescan_interval: Duration,
+    /// Peer lists and timeout.
+    pub store: StoreConfig,
+    /// `interval` sent to clients (seconds).
+    pub interval: u32,
+    /// `min interval` sent to clients (seconds).
+    pub min_interval: u32,
+    /// Whether a scrape naming no torrent lists them all.
+    pub full_scrape: bool,
+    /// Whether to write the web log on stdout.
+    pub log_requests: bool,
+    /// Whether to serve UDP too.
+    pub udp: bool,
+    /// Number of UDP receive loops.
+    pub udp_workers: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: IpAddr::from([0, 0, 0, 0]),
+            port: 6969,
+            dfile: None,
+            save_interval: Duration::from_secs(300),
+            allowed_dir: None,
+            rescan_interval: Duration::from_secs(30),
+            store: StoreConfig::default(),
+            interval: 1800,
+            min_interval: 60,
+            full_scrape: true,
+            log_requests: true,
+            udp: true,
+            udp_workers: 2,
+        }
+    }
+}
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A socket could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The state file could not be read or written.
+    #[error(transparent)]
+    Dfile(#[from] dfile::DfileError),
+    /// The allowed folder could not be read.
+    #[error("cannot read allowed dir {dir}: {source}")]
+    AllowedDir {
+        /// The folder.
+        dir: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Another I/O failure.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// State shared by the HTTP and UDP front ends.
+pub(crate) struct Shared {
+    shards: Box<[Mutex<SwarmStore>]>,
+    allowed: RwLock<Option<Arc<HashMap<InfoHash, TorrentInfo>>>>,
+    conn_key: ConnIdKey,
+    cfg: ServerConfig,
+    started: Instant,
+    log: Option<LogSink>,
+}
+
+/// Why an announce was refused (the text goes to the client).
+pub(crate) type Refusal = &'static str;
+
+impl Shared {
+    fn shard(&self, h: &InfoHash) -> MutexGuard<'_, SwarmStore> {
+        let m = &self.shards[usize::from(h.0[0]) % SHARDS];
+        // A panic while holding the lock cannot leave a swarm half-updated in a way that
+        // matters more than refusing service would, so a poisoned lock is used as is.
+        m.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn allowed(&self) -> Option<Arc<HashMap<InfoHash, TorrentInfo>>> {
+        self.allowed.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn is_allowed(&self, h: &InfoHash) -> bool {
+        match &*self.allowed.read().unwrap_or_else(|e| e.into_inner()) {
+            None => true,
+            Some(m) => m.contains_key(h),
+        }
+    }
+
+    /// Records an announce from `source`, filling `peers`; the `ip` parameter counts only
+    /// when the request comes from loopback (the original's only_local_override_ip).
+    pub(crate) fn announce(
+        &self,
+        req: &AnnounceRequest,
+        source: SocketAddr,
+        peers: &mut Vec<SocketAddr>,
+    ) -> Result<ScrapeStats, Refusal> {
+        if !self.is_allowed(&req.info_hash) {
+            return Err("torrent not allowed on this tracker");
+        }
+        let src = source.ip().to_canonical();
+        let ip = match req.ip {
+            Some(ip) if src.is_loopback() => ip.to_canonical(),
+            _ => src,
+        };
+        let a = PeerAnnounce {
+            info_hash: req.info_hash,
+            addr: SocketAddr::new(ip, req.port),
+            left: req.left,
+            event: req.event,
+            numwant: req.numwant,
+        };
+        let mut rng = rand::thread_rng();
+        Ok(self.shard(&req.info_hash).announce(&a, unix_now(), &mut rng, peers).stats)
+    }
+
+    /// Counters for the named torrents (allowed ones only), or all when `hashes` is empty.
+    pub(crate) fn scrape(&self, hashes: &[InfoHash]) -> Result<Vec<(InfoHash, ScrapeStats)>, Refusal> {
+        if hashes.is_empty() {
+            if !self.cfg.full_scrape {
+                return Err("full scrape disabled");
+            }
+            return Ok(self.all_stats().into_iter().collect());
+        }
+        Ok(hashes
+            .iter()
+            .filter(|h| self.is_allowed(h))
+            .map(|h| (*h, self.shard(h).stats(h)))
+            .collect())
+    }
+
+    /// Counters of every torrent in the store or the allowed folder.
+    pub(crate) fn all_stats(&self) -> HashMap<InfoHash, ScrapeStats> {
+        let mut all = HashMap::new();
+        for s in self.shards.iter() {
+            let s = s.lock().unwrap_or_else(|e| e.into_inner());
+            all.extend(s.all_stats());
+        }
+        if let Some(a) = self.allowed() {
+            for h in a.keys() {
+                all.entry(*h).or_default();
+            }
+        }
+        all
+    }
+
+    fn snapshot(&self) -> Vec<(InfoHash, SwarmRecord)> {
+        let mut v = Vec::new();
+        for s in self.shards.iter() {
+            let s = s.lock().unwrap_or_else(|e| e.into_inner());
+            v.extend(s.export());
+        }
+        v
+    }
+
+    fn save(&self) -> Result<(), ServerError> {
+        let Some(path) = &self.cfg.dfile else { return Ok(()) };
+        let snap = self.snapshot();
+        let bytes = dfile::encode(snap.iter().map(|(h, r)| (*h, r)));
+        dfile::save_atomic(path, &bytes)?;
+        tracing::debug!("saved {} torrents to {}", snap.len(), path.display());
+        Ok(())
+    }
+
+    fn expire(&self) -> usize {
+        let now = unix_now();
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).expire(now))
+            .sum()
+    }
+
+    fn install_allowed(&self, dir: &AllowedDir) {
+        let map = Arc::new(dir.torrents().clone());
+        for s in self.shards.iter() {
+            s.lock().unwrap_or_else(|e| e.into_inner()).retain_torrents(|h| map.contains_key(h));
+        }
+        *self.allowed.write().unwrap_or_else(|e| e.into_inner()) = Some(map);
+    }
+
+    /// (torrents, peers) in the store.
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        self.shards.iter().fold((0, 0), |(t, p), s| {
+            let s = s.lock().unwrap_or_else(|e| e.into_inner());
+            (t + s.torrent_count(), p + s.peer_count())
+        })
+    }
+}
+
+/// A tracker whose sockets are bound and whose state is loaded, ready to [`run`](Self::run).
+pub struct Tracker {
+    shared: Arc<Shared>,
+    http: tokio::net::TcpListener,
+    udp: Option<Arc<tokio::net::UdpSocket>>,
+    allowed_dir: Option<AllowedDir>,
+}
+
+impl Tracker {
+    /// Loads the state file and allowed folder, then binds the sockets.
+    pub async fn bind(cfg: ServerConfig) -> Result<Tracker, ServerError> {
+        let mut shards = Vec::with_capacity(SHARDS);
+        shards.resize_with(SHARDS, || Mutex::new(SwarmStore::new(cfg.store)));
+        let log = if cfg.log_requests { Some(LogSink::stdout()?) } else { None };
+        let shared = Shared {
+            shards: shards.into_boxed_slice(),
+            allowed: RwLock::new(None),
+            conn_key: ConnIdKey::random(),
+            cfg: cfg.clone(),
+            started: Instant::now(),
+            log,
+        };
+        if let Some(path) = &cfg.dfile {
+            match dfile::load(path, unix_now())? {
+                Loaded::Swarms(v) => {
+                    for (h, r) in &v {
+                        shared.shard(h).import(*h, r);
+                    }
+                    let (t, p) = shared.counts();
+                    tracing::info!("loaded {t} torrents, {p} peers from {}", path.display());
+                }
+                Loaded::Missing => {
+                    tracing::info!("{} does not exist yet; creating it", path.display());
+                }
+                Loaded::Corrupt { moved_to, error } => {
+                    tracing::warn!(
+                        "{}: {error}; kept it as {} and starting empty",
+                        path.display(),
+                        moved_to.display()
+                    );
+                }
+            }
+            shared.save()?;
+        }
+        let mut allowed_dir = None;
+        if let Some(dir) = &cfg.allowed_dir {
+            let mut a = AllowedDir::new(dir);
+            let n = a
+                .rescan()
+                .map_err(|source| ServerError::AllowedDir { dir: dir.clone(), source })?;
+            tracing::info!("{n} torrents allowed from {}", dir.display());
+            shared.install_allowed(&a);
+            allowed_dir = Some(a);
+        }
+        let addr = SocketAddr::new(cfg.bind, cfg.port);
+        let http = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        let udp = if cfg.udp {
+            let uaddr = SocketAddr::new(cfg.bind, http.local_addr()?.port());
+            let s = tokio::net::UdpSocket::bind(uaddr)
+                .await
+                .map_err(|source| ServerError::Bind { addr: uaddr, source })?;
+            Some(Arc::new(s))
+        } else {
+            None
+        };
+        Ok(Tracker { shared: Arc::new(shared), http, udp, allowed_dir })
+    }
+
+    /// The HTTP listening address.
+    pub fn http_addr(&self) -> std::io::Result<SocketAddr> {
+        self.http.local_addr()
+    }
+
+    /// The UDP listening address, if UDP is on.
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.udp.as_ref().and_then(|u| u.local_addr().ok())
+    }
+
+    /// Serves until `shutdown` completes, then saves the state file.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+        let Tracker { shared, http, udp, allowed_dir } = self;
+        let mut tasks = tokio::task::JoinSet::new();
+        if let Some(sock) = udp {
+            for _ in 0..shared.cfg.udp_workers.max(1) {
+                tasks.spawn(udp::serve(shared.clone(), sock.clone()));
+            }
+        }
+        tasks.spawn(expire_loop(shared.clone()));
+        if shared.cfg.dfile.is_some() {
+            tasks.spawn(save_loop(shared.clone()));
+        }
+        if let Some(dir) = allowed_dir {
+            tasks.spawn(rescan_loop(shared.clone(), dir));
+        }
+        let app = http::router(shared.clone());
+        let served = axum::serve(http, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await;
+        tasks.shutdown().await;
+        let saved = {
+            let s = shared.clone();
+            tokio::task::spawn_blocking(move || s.save()).await
+        };
+        served?;
+        match saved {
+            Ok(r) => r,
+            Err(e) => Err(ServerError::Io(std::io::Error::other(e.to_string()))),
+        }
+    }
+}
+
+async fn expire_loop(shared: Arc<Shared>) {
+    let period = Duration::from_secs(u64::from(shared.cfg.store.peer_timeout).clamp(1, 60));
+    let mut t = tokio::time::interval(period);
+    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        t.tick().await;
+        let n = shared.expire();
+        if n > 0 {
+            tracing::debug!("expired {n} peers");
+        }
+    }
+}
+
+async fn save_loop(shared: Arc<Shared>) {
+    let mut t = tokio::time::interval(shared.cfg.save_interval.max(Duration::from_millis(100)));
+    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    t.tick().await;
+    loop {
+        t.tick().await;
+        let s = shared.clone();
+        match tokio::task::spawn_blocking(move || s.save()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("saving state failed: {e}"),
+            Err(e) => tracing::warn!("saving state failed: {e}"),
+        }
+    }
+}
+
+async fn rescan_loop(shared: Arc<Shared>, mut dir: AllowedDir) {
+    let mut t = tokio::time::interval(shared.cfg.rescan_interval.max(Duration::from_millis(100)));
+    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    t.tick().await;
+    loop {
+        t.tick().await;
+        let res = tokio::task::spawn_blocking(move || {
+            let r = dir.rescan();
+            (dir, r)
+        })
+        .await;
+        match res {
+            Ok((d, Ok(_))) => {
+                shared.install_allowed(&d);
+                dir = d;
+            }
+            Ok((d, Err(e))) => {
+                tracing::warn!("rescanning allowed dir failed: {e}");
+                dir = d;
+            }
+            Err(e) => {
+                tracing::warn!("rescan task failed: {e}");
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The UDP front end (BEP 15): one receive loop per worker on a shared socket.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use tokio::net::UdpSocket;
+
+use super::{unix_now, Shared};
+use crate::types::AnnounceRequest;
+use crate::udp_codec::{transaction_id_of, UdpRequest, UdpResponse};
+
+/// Largest datagram read; longer ones are cut and then refused by the parser if it matters.
+const MAX_PACKET: usize = 2048;
+
+pub(super) async fn serve(shared: Arc<Shared>, sock: Arc<UdpSocket>) {
+    let mut buf = vec![0u8; MAX_PACKET];
+    let mut out = Vec::with_capacity(4096);
+    let mut peers = Vec::with_capacity(256);
+    loop {
+        let (n, src) = match sock.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(e) => {
+                // ICMP errors from earlier sends surface here on Linux; keep serving.
+                tracing::debug!("udp recv: {e}");
+                continue;
+            }
+        };
+        out.clear();
+        peers.clear();
+        let v6 = src.ip().to_canonical().is_ipv6();
+        let resp = handle(&shared, &buf[..n], src, &mut peers);
+        resp.write(&mut out, v6);
+        if let Err(e) = sock.send_to(&out, src).await {
+            tracing::debug!("udp send to {src}: {e}");
+        }
+    }
+}
+
+/// Answers one datagram; every failure becomes an error packet.
+pub(crate) fn handle(
+    shared: &Shared,
+    packet: &[u8],
+    src: SocketAddr,
+    peers: &mut Vec<SocketAddr>,
+) -> UdpResponse {
+    let now = unix_now();
+    let req = match UdpRequest::parse(packet) {
+        Ok(r) => r,
+        Err(e) => {
+            return UdpResponse::Error {
+                transaction_id: transaction_id_of(packet),
+                message: e.to_string(),
+            }
+        }
+    };
+    let expired = |transaction_id| UdpResponse::Error {
+        transaction_id,
+        message: "connection id expired or invalid".into(),
+    };
+    match req {
+        UdpRequest::Connect { transaction_id } => UdpResponse::Connect {
+            transaction_id,
+            connection_id: shared.conn_key.issue(&src, now),
+        },
+        UdpRequest::Announce(a) => {
+            if !shared.conn_key.check(a.connection_id, &src, now) {
+                return expired(a.transaction_id);
+            }
+            let req = AnnounceRequest {
+                info_hash: a.info_hash,
+                peer_id: a.peer_id,
+                port: a.port,
+                uploaded: a.uploaded,
+                downloaded: a.downloaded,
+                left: a.left,
+                event: a.event,
+                numwant: u32::try_from(a.num_want).ok(),
+                compact: true,
+                no_peer_id: true,
+                key: Some(a.key),
+                ip: (a.ip != 0).then(|| IpAddr::V4(Ipv4Addr::from(a.ip))),
+            };
+            match shared.announce(&req, src, peers) {
+                Ok(stats) => {
+                    // Only peers of the requester's family fit a BEP 15 answer.
+                    let v6 = src.ip().to_canonical().is_ipv6();
+                    peers.retain(|p| p.is_ipv6() == v6);
+                    UdpResponse::Announce {
+                        transaction_id: a.transaction_id,
+                        interval: shared.cfg.interval,
+                        leechers: stats.incomplete,
+                        seeders: stats.complete,
+                        peers: std::mem::take(peers),
+                    }
+                }
+                Err(reason) => UdpResponse::Error {
+                    transaction_id: a.transaction_id,
+                    message: reason.into(),
+                },
+            }
+        }
+        UdpRequest::Scrape { connection_id, transaction_id, info_hashes } => {
+            if !shared.conn_key.check(connection_id, &src, now) {
+                return expired(transaction_id);
+            }
+            // BEP 15 answers in request order, one entry each, so refused torrents read 0.
+            let stats = info_hashes
+                .iter()
+                .map(|h| {
+                    if shared.is_allowed(h) {
+                        shared.shard(h).stats(h)
+                    } else {
+                        Default::default()
+                    }
+                })
+                .collect();
+            UdpResponse::Scrape { transaction_id, stats }
+        }
+    }
+}
