@@ -292,7 +292,7 @@ mod tests {
             Err(FountainError::EsiOutOfRange { .. })
         ));
         assert!(matches!(
-            d.add_symbol(0, 1, 66, t.clone()),
+            d.add_symbol(0, 1, 68, t.clone()),
             Err(FountainError::EsiAboveCap { .. })
         ));
         assert!(matches!(

@@ -255,9 +255,9 @@ mod tests {
         let b = enc.symbol(2).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.len(), SYMBOL_SIZE);
-        assert_eq!(enc.symbol(2 + 63).unwrap().len(), SYMBOL_SIZE);
+        assert_eq!(enc.symbol(2 * 2 + 63).unwrap().len(), SYMBOL_SIZE);
         assert!(matches!(
-            enc.symbol(2 + 64),
+            enc.symbol(2 * 2 + 64),
             Err(FountainError::EsiAboveCap { .. })
         ));
         assert_eq!(plans.len(), 1);

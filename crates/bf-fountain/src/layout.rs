@@ -24,8 +24,8 @@ pub const MAX_SOURCE_SYMBOLS: u32 = 4096;
 /// Largest piece length in bytes the codec accepts.
 pub const MAX_PIECE_LEN: u64 = MAX_SOURCE_SYMBOLS as u64 * SYMBOL_SIZE as u64;
 
-/// Fewest repair ESIs a piece has, however small it is (see [`PieceLayout::esi_limit`]).
-pub const MIN_REPAIR_SYMBOLS: u32 = 64;
+/// Repair ESIs a piece has beyond one per source symbol (see [`PieceLayout::esi_limit`]).
+pub const REPAIR_HEADROOM: u32 = 64;
 
 /// K, the padded length and the ESI cap of one piece.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -71,13 +71,16 @@ impl PieceLayout {
         self.k as usize * SYMBOL_SIZE
     }
 
-    /// First ESI refused for this piece: `K + max(K, 64)`.
+    /// First ESI refused for this piece: `2K + 64`, i.e. K + 64 repair ESIs (K, …, 2K + 63).
     ///
-    /// K repair ESIs let a downloader replace every source symbol once; the floor of 64 keeps
-    /// small pieces (K = 1..16) from running out after a few stalls. Every downloader starts
-    /// its repair ESIs at K, so low repair ESIs are shared and servers can keep them cached.
+    /// K repair ESIs let a downloader replace every source symbol once (even a piece fetched
+    /// entirely from repair symbols); the 64 more cover the spare at the tail, failed solves
+    /// and repair requests that are themselves lost, and keep small pieces (K = 1..16) from
+    /// running out. Every downloader starts its repair ESIs at K, so low repair ESIs are
+    /// shared across downloaders and worth caching on servers; the cap bounds what a server
+    /// can be asked to compute and what a decoder can be made to store.
     pub fn esi_limit(&self) -> u32 {
-        self.k + self.k.max(MIN_REPAIR_SYMBOLS)
+        2 * self.k + REPAIR_HEADROOM
     }
 
     /// Whether `esi` names a source symbol (a block of the piece).
@@ -150,9 +153,9 @@ mod tests {
         assert_eq!(l.block_range(3), Some(3 * SYMBOL_SIZE..3 * SYMBOL_SIZE + 5));
         assert_eq!(l.block_range(4), None);
         assert_eq!(l.padded_len(), 4 * SYMBOL_SIZE);
-        assert_eq!(l.esi_limit(), 4 + 64);
+        assert_eq!(l.esi_limit(), 2 * 4 + 64);
         let big = PieceLayout::new(4 << 20).unwrap();
-        assert_eq!(big.esi_limit(), 512);
+        assert_eq!(big.esi_limit(), 576);
         assert!(big.extended_source_symbols() >= 256);
     }
 
@@ -166,8 +169,9 @@ mod tests {
             l.check_esi(ESI_LIMIT),
             Err(FountainError::EsiOutOfRange { esi: ESI_LIMIT })
         );
+        assert!(l.check_esi(65).is_ok());
         assert!(matches!(
-            l.check_esi(65),
+            l.check_esi(66),
             Err(FountainError::EsiAboveCap { .. })
         ));
         assert!(l.check_request(0, 0).is_err());

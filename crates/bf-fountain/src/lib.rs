@@ -67,8 +67,8 @@ pub use encoder::{PieceEncoder, PlanCache, REPAIR_MEMO_SPAN};
 pub use encoder_cache::EncoderCache;
 pub use error::FountainError;
 pub use layout::{
-    PieceLayout, ESI_LIMIT, MAX_PIECE_LEN, MAX_SOURCE_SYMBOLS, MIN_REPAIR_SYMBOLS,
-    SYMBOL_ALIGNMENT, SYMBOL_SIZE,
+    PieceLayout, ESI_LIMIT, MAX_PIECE_LEN, MAX_SOURCE_SYMBOLS, REPAIR_HEADROOM, SYMBOL_ALIGNMENT,
+    SYMBOL_SIZE,
 };
 pub use verify::{sha1_matches, Verdict, MAX_LEAVE_ONE_OUT};
 
