@@ -247,8 +247,23 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    /// Loads the state file and allowed folder, then binds the sockets.
+    /// Binds the sockets, then loads the state file and the allowed folder.
     pub async fn bind(cfg: ServerConfig) -> Result<Tracker, ServerError> {
+        // Sockets first: a second instance on the same port must fail before it touches
+        // the state file.
+        let addr = SocketAddr::new(cfg.bind, cfg.port);
+        let http = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        let udp = if cfg.udp {
+            let uaddr = SocketAddr::new(cfg.bind, http.local_addr()?.port());
+            let s = tokio::net::UdpSocket::bind(uaddr)
+                .await
+                .map_err(|source| ServerError::Bind { addr: uaddr, source })?;
+            Some(Arc::new(s))
+        } else {
+            None
+        };
         let mut shards = Vec::with_capacity(SHARDS);
         shards.resize_with(SHARDS, || Mutex::new(SwarmStore::new(cfg.store)));
         let log = if cfg.log_requests { Some(LogSink::stdout()?) } else { None };
@@ -292,19 +307,6 @@ impl Tracker {
             shared.install_allowed(&a);
             allowed_dir = Some(a);
         }
-        let addr = SocketAddr::new(cfg.bind, cfg.port);
-        let http = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| ServerError::Bind { addr, source })?;
-        let udp = if cfg.udp {
-            let uaddr = SocketAddr::new(cfg.bind, http.local_addr()?.port());
-            let s = tokio::net::UdpSocket::bind(uaddr)
-                .await
-                .map_err(|source| ServerError::Bind { addr: uaddr, source })?;
-            Some(Arc::new(s))
-        } else {
-            None
-        };
         Ok(Tracker { shared: Arc::new(shared), http, udp, allowed_dir })
     }
 

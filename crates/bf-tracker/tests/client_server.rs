@@ -1,0 +1,102 @@
+//! Our client half against our server, in process, over HTTP and UDP, with BEP 12 tiers.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use bf_metainfo::{InfoHash, PeerId};
+use bf_tracker::{AnnounceRequest, ClientConfig, Event, ServerConfig, Tracker, TrackerClient, TrackerTiers};
+
+async fn start() -> (String, String, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let port = bf_testkit::free_port();
+    let cfg = ServerConfig {
+        bind: "127.0.0.1".parse().unwrap(),
+        port,
+        log_requests: false,
+        ..ServerConfig::default()
+    };
+    let t = Tracker::bind(cfg).await.unwrap();
+    let http = format!("http://{}/announce", t.http_addr().unwrap());
+    let udp = format!("udp://{}/announce", t.udp_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let h = tokio::spawn(async move {
+        t.run(async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    (http, udp, tx, h)
+}
+
+fn client() -> TrackerClient {
+    TrackerClient::new(ClientConfig {
+        http_timeout: Duration::from_secs(5),
+        udp_base_timeout: Duration::from_millis(100),
+        udp_max_retries: 2,
+        ..ClientConfig::default()
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn http_and_udp_announce_and_scrape() {
+    let (http, udp, stop, h) = start().await;
+    let c = client();
+    for (url, hb) in [(&http, 1u8), (&udp, 2u8)] {
+        let ih = InfoHash([hb; 20]);
+        let mut a = AnnounceRequest::new(ih, PeerId([1; 20]), 7001);
+        a.left = 10;
+        let r1 = c.announce(url, &a).await.unwrap();
+        assert!(r1.peers.is_empty(), "{url}: nobody else yet");
+        let mut b = AnnounceRequest::new(ih, PeerId([2; 20]), 7002);
+        b.left = 0;
+        let r2 = c.announce(url, &b).await.unwrap();
+        assert_eq!(r2.peers.len(), 1, "{url}");
+        assert_eq!(r2.peers[0].addr, "127.0.0.1:7001".parse().unwrap());
+        assert_eq!((r2.complete, r2.incomplete), (1, 1));
+        let s = c.scrape(url, &[ih]).await.unwrap();
+        assert_eq!(s.get(&ih).map(|s| (s.complete, s.incomplete)), Some((1, 1)));
+        a.event = Event::Stopped;
+        c.announce(url, &a).await.unwrap();
+        let s = c.scrape(url, &[ih]).await.unwrap();
+        assert_eq!(s.get(&ih).map(|s| s.incomplete), Some(0));
+    }
+    let _ = stop.send(());
+    h.await.unwrap();
+}
+
+#[tokio::test]
+async fn refusals_are_typed_errors() {
+    let (http, _udp, stop, h) = start().await;
+    let c = client();
+    let bad = format!("{http}?info_hash=short");
+    let r = c.announce(&bad, &AnnounceRequest::new(InfoHash([1; 20]), PeerId([1; 20]), 1)).await;
+    assert!(matches!(r, Err(bf_tracker::TrackerError::Response(_))), "{r:?}");
+    let r = c.announce("ftp://x/announce", &AnnounceRequest::new(InfoHash([1; 20]), PeerId([1; 20]), 1)).await;
+    assert!(matches!(r, Err(bf_tracker::TrackerError::BadUrl(_))));
+    let _ = stop.send(());
+    h.await.unwrap();
+}
+
+#[tokio::test]
+async fn tiers_skip_dead_trackers_and_promote_the_working_one() {
+    let (http, udp, stop, h) = start().await;
+    let dead_port = bf_testkit::free_port();
+    let dead_udp = format!("udp://127.0.0.1:{dead_port}/announce");
+    let dead_http = format!("http://127.0.0.1:{dead_port}/announce");
+    let mut rng = rand::thread_rng();
+    let mut tiers = TrackerTiers::new(
+        vec![vec![dead_udp.clone(), dead_http.clone()], vec![dead_http.clone(), udp.clone(), http.clone()]],
+        &mut rng,
+    );
+    let c = client();
+    let a = AnnounceRequest::new(InfoHash([9; 20]), PeerId([9; 20]), 7009);
+    let (url, _) = tiers.announce(&c, &a).await.unwrap();
+    assert!(url == udp || url == http, "{url}");
+    assert_eq!(tiers.tiers()[1][0], url, "promoted to the front of its tier");
+    let mut dead = TrackerTiers::single(dead_udp);
+    let r = dead.announce(&c, &a).await;
+    assert!(matches!(r, Err(bf_tracker::TrackerError::AllFailed(_))), "{r:?}");
+    let _ = stop.send(());
+    h.await.unwrap();
+}
