@@ -1,0 +1,105 @@
+//! `bf-console info`: readable and JSON output, and broken input refused cleanly.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "../../../crates/bf-metainfo/tests/common/broken.rs"]
+mod broken;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn info(args: &[&str], torrent: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bf-console"))
+        .arg("info")
+        .args(args)
+        .arg(torrent)
+        .output()
+        .unwrap()
+}
+
+fn assert_clean_failure(what: &str, out: &Output) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{what}: succeeded");
+    assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+    assert!(!err.contains("panicked"), "{what}: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{what}: {err:?}");
+    assert!(err.starts_with("bf-console: error: "), "{what}: {err}");
+    assert!(out.stdout.is_empty(), "{what}: wrote to stdout");
+}
+
+#[test]
+fn shows_every_field_as_text_and_json() {
+    let dir = bf_testkit::temp_dir();
+    let path = dir.path().join("t.torrent");
+    let bytes = broken::base_multi().to_bytes();
+    std::fs::write(&path, &bytes).unwrap();
+    let m = bf_metainfo::Metainfo::from_bytes(&bytes).unwrap();
+
+    let out = info(&[], &path);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        &m.info_hash().to_hex()[..],
+        "directory name: corpus",
+        "20000  a.bin",
+        "5  sub/b.txt",
+        "16.00 KiB (16384 bytes), 2 pieces",
+        "private:        yes",
+        "tier 1: http://127.0.0.1:6969/announce",
+        "nodes:          127.0.0.1:6881",
+        "web seeds:      http://127.0.0.1/seed/",
+        "comment:        corpus",
+        "created by:     test",
+        "creation date:  2023-11-14 22:13:20 UTC (1700000000)",
+        "magnet:?xt=urn:btih:",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+
+    let out = info(&["--json"], &path);
+    assert!(out.status.success());
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["info_hash"], m.info_hash().to_hex());
+    assert_eq!(j["name"], "corpus");
+    assert_eq!(j["total_length"], 20_005);
+    assert_eq!(j["piece_length"], 16384);
+    assert_eq!(j["piece_count"], 2);
+    assert_eq!(j["private"], true);
+    assert_eq!(j["files"][1]["path"], serde_json::json!(["sub", "b.txt"]));
+    assert_eq!(j["files"][1]["offset"], 20_000);
+    assert_eq!(j["trackers"][0][0], "http://127.0.0.1:6969/announce");
+    assert_eq!(j["nodes"][0]["port"], 6881);
+    assert_eq!(j["creation_date"], 1_700_000_000);
+
+    let single = dir.path().join("s.torrent");
+    std::fs::write(&single, broken::base_single().to_bytes()).unwrap();
+    let text = String::from_utf8(info(&[], &single).stdout).unwrap();
+    assert!(text.contains("file name:      single.bin"), "{text}");
+    assert!(
+        text.contains("file size:      16.00 KiB (16385 bytes)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn broken_torrents_give_one_line_errors() {
+    let dir = bf_testkit::temp_dir();
+    let path = dir.path().join("bad.torrent");
+    for (what, bytes) in broken::corpus() {
+        std::fs::write(&path, &bytes).unwrap();
+        assert_clean_failure(&what, &info(&[], &path));
+        assert_clean_failure(&what, &info(&["--json"], &path));
+    }
+    let listing: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(listing.len(), 1, "info must not write files");
+}
+
+#[test]
+fn unreadable_inputs_are_clear_errors() {
+    let dir = bf_testkit::temp_dir();
+    let missing = dir.path().join("missing.torrent");
+    let out = info(&[], &missing);
+    assert_clean_failure("missing", &out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.torrent"));
+    assert_clean_failure("a directory", &info(&[], dir.path()));
+}
