@@ -1,0 +1,57 @@
+//! The program's output has mktorrent's info-hash for the same input and piece size.
+
+#![allow(clippy::unwrap_used)]
+
+use std::fs;
+use std::process::Command;
+
+use bf_metainfo::Metainfo;
+
+#[test]
+fn bf_maketorrent_and_mktorrent_agree() {
+    if !bf_testkit::require("mktorrent") {
+        return;
+    }
+    let dir = bf_testkit::temp_dir();
+    let tree = dir.path().join("share");
+    fs::create_dir_all(tree.join("x/y")).unwrap();
+    fs::write(tree.join("x/y/deep.bin"), vec![1u8; 600_000]).unwrap();
+    fs::write(tree.join("x.bin"), vec![2u8; 262_144]).unwrap();
+    fs::write(tree.join("z"), b"tail").unwrap();
+    let url = "http://127.0.0.1:6969/announce";
+
+    for input in [tree.clone(), tree.join("x/y/deep.bin")] {
+        let ours = dir.path().join("ours.torrent");
+        let theirs = dir.path().join("theirs.torrent");
+        let out = Command::new(env!("CARGO_BIN_EXE_bf-maketorrent"))
+            .args([
+                input.as_os_str(),
+                url.as_ref(),
+                "-o".as_ref(),
+                ours.as_os_str(),
+            ])
+            .args(["--piece-size", "256K", "--force"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = Command::new("mktorrent")
+            .args(["-l", "18", "-a", url, "-o"])
+            .arg(&theirs)
+            .arg(&input)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let ours = Metainfo::from_bytes(&fs::read(&ours).unwrap()).unwrap();
+        let theirs = Metainfo::from_bytes(&fs::read(&theirs).unwrap()).unwrap();
+        assert_eq!(ours.info_hash(), theirs.info_hash(), "{input:?}");
+        fs::remove_file(dir.path().join("theirs.torrent")).unwrap();
+    }
+}
