@@ -1,0 +1,143 @@
+//! Malformed HTTP queries and garbage UDP packets: each gets a `failure reason` or a UDP
+//! error packet, and the tracker keeps serving.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use bf_bencode::Value;
+use bf_tracker::udp_codec::{UdpAnnounce, UdpRequest, UdpResponse, PROTOCOL_ID};
+
+const H: &str = "%AB%AB%AB%AB%AB%AB%AB%AB%AB%AB%AB%AB%AB%AB%AB%AB%AB%AB%AB%AB";
+const P: &str = "-BF0100-abcdefghijkl";
+
+fn failure_reason(body: &[u8]) -> Option<String> {
+    let v = bf_bencode::decode(body).ok()?;
+    let f = v.as_dict()?.get(b"failure reason")?.as_bytes()?.to_vec();
+    Some(String::from_utf8_lossy(&f).into_owned())
+}
+
+#[test]
+fn malformed_http_queries_get_failure_reasons() {
+    let t = common::start(&["--no-full-scrape"]);
+    let long = format!("/announce?info_hash={H}&peer_id={P}&port=1&left=0&x={}", "a".repeat(20_000));
+    let cases: Vec<(String, &str)> = vec![
+        ("/announce".into(), "missing info_hash"),
+        (format!("/announce?info_hash=%G1{H}&peer_id={P}&port=1&left=0"), "percent escape"),
+        (format!("/announce?info_hash={H}%&peer_id={P}&port=1&left=0"), "percent escape"),
+        (format!("/announce?info_hash=%AB%AB&peer_id={P}&port=1&left=0"), "info_hash must be 20 bytes"),
+        (format!("/announce?info_hash={H}%AB&peer_id={P}&port=1&left=0"), "info_hash must be 20 bytes"),
+        (format!("/announce?info_hash={H}&port=1&left=0"), "missing peer_id"),
+        (format!("/announce?info_hash={H}&peer_id=short&port=1&left=0"), "peer_id must be 20 bytes"),
+        (format!("/announce?info_hash={H}&peer_id={P}&port=0&left=0"), "invalid port 0"),
+        (format!("/announce?info_hash={H}&peer_id={P}&port=65536&left=0"), "invalid port"),
+        (format!("/announce?info_hash={H}&peer_id={P}&left=0"), "missing port"),
+        (format!("/announce?info_hash={H}&peer_id={P}&port=1"), "missing left"),
+        (format!("/announce?info_hash={H}&peer_id={P}&port=1&left=-5"), "invalid left"),
+        (format!("/announce?info_hash={H}&peer_id={P}&port=1&left=0&numwant=99999999999999"), "invalid numwant"),
+        (format!("/announce?info_hash={H}&peer_id={P}&port=1&left=0&event=exploded"), "invalid event"),
+        (format!("/announce?info_hash={H}&peer_id={P}&port=1&left=0&ip=not-an-ip"), "invalid ip"),
+        (format!("/announce?info_hash={H}&info_hash={H}&peer_id={P}&port=1&left=0"), "duplicate info_hash"),
+        (long, "too long"),
+        ("/scrape?info_hash=%AB".into(), "info_hash must be 20 bytes"),
+        ("/scrape".into(), "full scrape disabled"),
+        ("/nonsense".into(), "not found"),
+    ];
+    for (target, want) in &cases {
+        let (status, body) = common::http_get(t.port, target);
+        let reason = failure_reason(&body)
+            .unwrap_or_else(|| panic!("{target}: no failure reason in {:?}", String::from_utf8_lossy(&body)));
+        assert!(reason.contains(want), "{target}: got {reason:?}, want {want:?}");
+        assert!(status == 200 || (status == 404 && target == "/nonsense"), "{target}: {status}");
+    }
+    // Still serving: a good announce works and is answered with a peer list.
+    let (status, body) = common::http_get(t.port, &format!("/announce?info_hash={H}&peer_id={P}&port=1&left=0"));
+    assert_eq!(status, 200);
+    let v = bf_bencode::decode(&body).unwrap();
+    assert!(v.as_dict().unwrap().get(b"peers").and_then(Value::as_bytes).is_some());
+}
+
+#[test]
+fn garbage_udp_packets_get_error_packets() {
+    let t = common::start(&[]);
+    let mut bad_conn = Vec::new();
+    UdpRequest::Announce(UdpAnnounce {
+        connection_id: 12345,
+        transaction_id: 77,
+        info_hash: bf_metainfo::InfoHash([1; 20]),
+        peer_id: bf_metainfo::PeerId([2; 20]),
+        downloaded: 0,
+        left: 0,
+        uploaded: 0,
+        event: bf_tracker::Event::Started,
+        ip: 0,
+        key: 0,
+        num_want: -1,
+        port: 6881,
+    })
+    .write(&mut bad_conn);
+    let mut connect_bad_magic = Vec::new();
+    connect_bad_magic.extend_from_slice(&1u64.to_be_bytes());
+    connect_bad_magic.extend_from_slice(&0u32.to_be_bytes());
+    connect_bad_magic.extend_from_slice(&5u32.to_be_bytes());
+    let mut unknown_action = connect_bad_magic.clone();
+    unknown_action[8..12].copy_from_slice(&9u32.to_be_bytes());
+    let mut short_announce = bad_conn[..60].to_vec();
+    short_announce[12..16].copy_from_slice(&78u32.to_be_bytes());
+    let mut scrape_19 = PROTOCOL_ID.to_be_bytes().to_vec();
+    scrape_19.extend_from_slice(&2u32.to_be_bytes());
+    scrape_19.extend_from_slice(&79u32.to_be_bytes());
+    scrape_19.extend_from_slice(&[0; 19]);
+    let random = common::content(1500, 3);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty", vec![], "too short"),
+        ("one byte", vec![1], "too short"),
+        ("15 bytes", vec![0; 15], "too short"),
+        ("connect bad magic", connect_bad_magic, "protocol id"),
+        ("unknown action", unknown_action, "unknown action"),
+        ("announce bad connection id", bad_conn, "connection id"),
+        ("announce too short", short_announce, "too short"),
+        ("scrape 19-byte hash", scrape_19, "scrape"),
+        ("random", random, ""),
+    ];
+    for (name, pkt, want) in &cases {
+        let answer = common::udp_exchange(t.port, pkt).unwrap_or_else(|| panic!("{name}: no answer"));
+        match UdpResponse::parse(&answer, false).unwrap() {
+            UdpResponse::Error { message, .. } => assert!(message.contains(want), "{name}: {message}"),
+            other => panic!("{name}: expected an error packet, got {other:?}"),
+        }
+    }
+    // Still serving: connect then announce.
+    let mut c = Vec::new();
+    UdpRequest::Connect { transaction_id: 42 }.write(&mut c);
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
+    sock.send_to(&c, ("127.0.0.1", t.port)).unwrap();
+    let mut buf = [0u8; 2048];
+    let n = sock.recv(&mut buf).unwrap();
+    let UdpResponse::Connect { connection_id, transaction_id: 42 } = UdpResponse::parse(&buf[..n], false).unwrap()
+    else {
+        panic!("no connect answer")
+    };
+    let mut a = Vec::new();
+    UdpRequest::Announce(UdpAnnounce {
+        connection_id,
+        transaction_id: 43,
+        info_hash: bf_metainfo::InfoHash([1; 20]),
+        peer_id: bf_metainfo::PeerId([2; 20]),
+        downloaded: 0,
+        left: 0,
+        uploaded: 0,
+        event: bf_tracker::Event::Started,
+        ip: 0,
+        key: 0,
+        num_want: -1,
+        port: 6881,
+    })
+    .write(&mut a);
+    sock.send_to(&a, ("127.0.0.1", t.port)).unwrap();
+    let n = sock.recv(&mut buf).unwrap();
+    assert!(matches!(
+        UdpResponse::parse(&buf[..n], false).unwrap(),
+        UdpResponse::Announce { transaction_id: 43, seeders: 1, .. }
+    ));
+}

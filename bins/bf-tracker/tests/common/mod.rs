@@ -1,0 +1,145 @@
+//! Shared helpers for the bf-tracker program's tests: start it, talk raw HTTP and UDP to it.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bf_metainfo::InfoHash;
+use bf_testkit::ChildGuard;
+use bf_tracker::ScrapeStats;
+
+/// A running bf-tracker and the lines it wrote on stdout.
+pub struct Running {
+    pub child: ChildGuard,
+    pub port: u16,
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+pub fn exe() -> &'static str {
+    env!("CARGO_BIN_EXE_bf-tracker")
+}
+
+/// Starts the tracker on a free loopback port with extra `args`, waits until it answers.
+pub fn start(args: &[&str]) -> Running {
+    start_on(bf_testkit::free_port(), args)
+}
+
+pub fn start_on(port: u16, args: &[&str]) -> Running {
+    let mut child = ChildGuard::spawn(
+        Command::new(exe())
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit()),
+    );
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let out = child.0.stdout.take().unwrap();
+    let l = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            l.lock().unwrap().push(line);
+        }
+    });
+    assert!(
+        bf_testkit::wait_until(Duration::from_secs(20), || TcpStream::connect(("127.0.0.1", port)).is_ok()),
+        "bf-tracker did not start"
+    );
+    Running { child, port, log }
+}
+
+impl Running {
+    pub fn announce_url(&self) -> String {
+        format!("http://127.0.0.1:{}/announce", self.port)
+    }
+    pub fn udp_url(&self) -> String {
+        format!("udp://127.0.0.1:{}/announce", self.port)
+    }
+    pub fn log_contains(&self, needle: &str) -> bool {
+        self.log.lock().unwrap().iter().any(|l| l.contains(needle))
+    }
+}
+
+/// GET `target` over a fresh connection; returns (status, body).
+pub fn http_get(port: u16, target: &str) -> (u16, Vec<u8>) {
+    try_http_get(port, target).unwrap_or_else(|| panic!("GET {target} failed"))
+}
+
+/// GET `target`, `None` on any failure (for load threads racing a kill).
+pub fn try_http_get(port: u16, target: &str) -> Option<(u16, Vec<u8>)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&buf[..split]).to_string();
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, buf[split + 4..].to_vec()))
+}
+
+/// Scrape counters of one torrent over HTTP.
+pub fn scrape(port: u16, h: &InfoHash) -> ScrapeStats {
+    let mut q = String::from("/scrape?info_hash=");
+    bf_tracker::query::percent_encode(h.as_bytes(), &mut q);
+    let (_, body) = http_get(port, &q);
+    bf_tracker::http_codec::decode_scrape(&body).unwrap().get(h).unwrap_or_default()
+}
+
+/// Sends one datagram and returns the answer (or None after 2 s).
+pub fn udp_exchange(port: u16, packet: &[u8]) -> Option<Vec<u8>> {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    s.send_to(packet, ("127.0.0.1", port)).unwrap();
+    let mut buf = [0u8; 4096];
+    let (n, _) = s.recv_from(&mut buf).ok()?;
+    Some(buf[..n].to_vec())
+}
+
+/// A single-file `.torrent` for `content`, built with bf-bencode; returns (bytes, info-hash).
+pub fn make_torrent(name: &str, content: &[u8], announce: &str) -> (Vec<u8>, InfoHash) {
+    use bf_bencode::{Dict, Value};
+    use sha1::{Digest, Sha1};
+    let piece = 16 * 1024;
+    let mut pieces = Vec::new();
+    for c in content.chunks(piece) {
+        pieces.extend_from_slice(&Sha1::digest(c));
+    }
+    let mut info = Dict::new();
+    info.insert(&b"length"[..], Value::Int(content.len() as i64));
+    info.insert(&b"name"[..], Value::owned_bytes(name.as_bytes().to_vec()));
+    info.insert(&b"piece length"[..], Value::Int(piece as i64));
+    info.insert(&b"pieces"[..], Value::owned_bytes(pieces));
+    let info = Value::Dict(info);
+    let hash = InfoHash::of(&bf_bencode::to_vec(&info));
+    let mut top = Dict::new();
+    top.insert(&b"announce"[..], Value::owned_bytes(announce.as_bytes().to_vec()));
+    top.insert(&b"info"[..], info);
+    (bf_bencode::to_vec(&Value::Dict(top)), hash)
+}
+
+/// Deterministic pseudo-random bytes (a test's file content).
+pub fn content(len: usize, seed: u8) -> Vec<u8> {
+    let mut x: u32 = 0x9E37_79B9 ^ u32::from(seed);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+/// `target/test-artifacts`, created.
+pub fn artifacts_dir() -> PathBuf {
+    // CARGO_BIN_EXE_* is target/<profile>/bf-tracker.
+    let exe = Path::new(exe());
+    let target = exe.parent().and_then(Path::parent).unwrap();
+    let d = target.join("test-artifacts");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
