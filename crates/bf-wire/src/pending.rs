@@ -103,6 +103,7 @@ impl PendingSymbols {
             }
         }
         *spans = kept;
+        removed.sort();
         if spans.is_empty() {
             self.by_piece.remove(&r.piece);
         }
@@ -115,7 +116,8 @@ impl PendingSymbols {
         let pieces: Vec<u32> = self.by_piece.keys().copied().filter(|&p| pick(p)).collect();
         let mut out = Vec::new();
         for piece in pieces {
-            if let Some(spans) = self.by_piece.remove(&piece) {
+            if let Some(mut spans) = self.by_piece.remove(&piece) {
+                spans.sort_by_key(|s| s.start);
                 for s in spans {
                     self.total -= u64::from(s.end - s.start);
                     out.push(SymbolRange::new(piece, s.start, s.end - s.start));

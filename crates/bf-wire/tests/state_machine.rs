@@ -1,0 +1,669 @@
+//! The connection state machine, driven message by message and as two connected peers.
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use bf_metainfo::{InfoHash, PeerId};
+use bf_wire::extended::{BF_RAPTORQ, SYMBOL_SIZE, UT_METADATA};
+use bf_wire::{
+    Bitfield, Block, BlockRequest, Connection, ConnectionConfig, Event, Extended,
+    ExtendedHandshake, FountainMessage, FountainParams, Handshake, Message, MetadataMessage,
+    PeerPieces, ProtocolError, Reserved, SendError, SymbolRange, TorrentShape,
+};
+use bytes::{Bytes, BytesMut};
+
+const PIECE: u32 = 4 * 16384;
+
+/// Five pieces of 64 KiB, the last one 1000 bytes.
+fn shape() -> TorrentShape {
+    TorrentShape::new(PIECE, 4 * u64::from(PIECE) + 1000).unwrap()
+}
+
+fn handshake(reserved: Reserved) -> Handshake {
+    Handshake {
+        reserved,
+        info_hash: InfoHash([1; 20]),
+        peer_id: PeerId([2; 20]),
+    }
+}
+
+fn conn_with(peer_reserved: Reserved, shape: Option<TorrentShape>) -> Connection {
+    Connection::new(
+        ConnectionConfig::default(),
+        &handshake(peer_reserved),
+        shape,
+        Instant::now(),
+    )
+}
+
+fn conn(fast: bool) -> Connection {
+    conn_with(Reserved::bitfountain().with_fast(fast), Some(shape()))
+}
+
+fn events(c: &mut Connection) -> Vec<Event> {
+    std::iter::from_fn(|| c.poll_event()).collect()
+}
+
+/// Events with data payloads shortened to their first byte and length, for readable failures.
+fn brief(events: Vec<Event>) -> Vec<String> {
+    let short = |d: &Bytes| format!("{}x{}", d.first().copied().unwrap_or(0), d.len());
+    events
+        .into_iter()
+        .map(|e| match e {
+            Event::Symbol { piece, esi, data } => format!("Symbol {piece}/{esi} {}", short(&data)),
+            Event::LateSymbol { piece, esi, data } => {
+                format!("LateSymbol {piece}/{esi} {}", short(&data))
+            }
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+fn sent(c: &mut Connection) -> Vec<Message> {
+    let now = Instant::now();
+    std::iter::from_fn(|| c.poll_transmit(now)).collect()
+}
+
+fn feed(c: &mut Connection, m: Message) -> Result<(), ProtocolError> {
+    c.handle(m, Instant::now())
+}
+
+fn block(r: BlockRequest) -> Block {
+    Block {
+        piece: r.piece,
+        begin: r.begin,
+        data: Bytes::from(vec![0xa5; r.length as usize]),
+    }
+}
+
+fn peer_ext(fountain: Option<FountainParams>) -> Message {
+    let mut hs = ExtendedHandshake::default();
+    hs.extensions.insert(UT_METADATA.as_bytes().to_vec(), 7);
+    if fountain.is_some() {
+        hs.extensions.insert(BF_RAPTORQ.as_bytes().to_vec(), 9);
+    }
+    hs.fountain = fountain;
+    hs.metadata_size = Some(40000);
+    Message::Extended(Extended::Handshake(Box::new(hs)))
+}
+
+#[test]
+fn piece_set_only_first_but_extended_handshake_may_precede_it() {
+    let mut c = conn(true);
+    feed(&mut c, peer_ext(None)).unwrap();
+    feed(&mut c, Message::Port(6881)).unwrap();
+    feed(
+        &mut c,
+        Message::Bitfield(Bytes::from_static(&[0b1000_1000])),
+    )
+    .unwrap();
+    assert_eq!(
+        events(&mut c),
+        vec![Event::ExtendedHandshake, Event::Port(6881), Event::Bitfield]
+    );
+    assert!(c.peer_has(0) && c.peer_has(4) && !c.peer_has(1));
+    assert_eq!(
+        feed(&mut c, Message::HaveAll),
+        Err(ProtocolError::PiecesNotFirst("have all"))
+    );
+
+    let mut c = conn(true);
+    feed(&mut c, Message::Have(1)).unwrap();
+    assert_eq!(
+        feed(&mut c, Message::Bitfield(Bytes::from_static(&[0]))),
+        Err(ProtocolError::PiecesNotFirst("bitfield"))
+    );
+
+    let mut c = conn(true);
+    feed(&mut c, Message::Interested).unwrap();
+    assert!(feed(&mut c, Message::HaveNone).is_err());
+}
+
+#[test]
+fn bitfield_length_and_spare_bits() {
+    let mut c = conn(false);
+    assert_eq!(
+        feed(&mut c, Message::Bitfield(Bytes::from_static(&[0, 0]))),
+        Err(ProtocolError::BitfieldLength {
+            expected: 1,
+            got: 2
+        })
+    );
+    let mut c = conn(false);
+    assert_eq!(
+        feed(
+            &mut c,
+            Message::Bitfield(Bytes::from_static(&[0b0000_0100]))
+        ),
+        Err(ProtocolError::BitfieldSpareBits)
+    );
+}
+
+#[test]
+fn have_grows_the_set_and_is_bounded() {
+    let mut c = conn(false);
+    feed(&mut c, Message::Have(3)).unwrap();
+    feed(&mut c, Message::Have(3)).unwrap();
+    assert_eq!(events(&mut c), vec![Event::Have(3)]);
+    assert!(c.peer_has(3));
+    assert_eq!(
+        feed(&mut c, Message::Have(5)),
+        Err(ProtocolError::PieceOutOfRange {
+            piece: 5,
+            piece_count: 5
+        })
+    );
+}
+
+#[test]
+fn fast_messages_need_both_bits() {
+    for m in [
+        Message::HaveAll,
+        Message::HaveNone,
+        Message::Suggest(0),
+        Message::AllowedFast(0),
+        Message::Reject(BlockRequest::new(0, 0, 16384)),
+    ] {
+        let mut c = conn(false);
+        assert_eq!(
+            feed(&mut c, m),
+            Err(ProtocolError::NotNegotiated("fast extension (BEP 6)"))
+        );
+    }
+    let mut c = conn(true);
+    feed(&mut c, Message::HaveAll).unwrap();
+    assert_eq!(c.peer_pieces(), &PeerPieces::All);
+    assert!(c.peer_has(4) && !c.peer_has(5));
+}
+
+#[test]
+fn incoming_requests_bounds_choke_and_size() {
+    let big = BlockRequest::new(0, 0, 32768);
+    let ok = BlockRequest::new(4, 0, 1000);
+    let past_end = BlockRequest::new(4, 0, 1001);
+
+    // Fast: requests while choked and oversized ones are rejected, and a cancel is answered.
+    let mut c = conn(true);
+    feed(&mut c, Message::Request(ok)).unwrap();
+    assert_eq!(sent(&mut c), vec![Message::Reject(ok)]);
+    c.unchoke();
+    feed(&mut c, Message::Request(big)).unwrap();
+    feed(&mut c, Message::Request(ok)).unwrap();
+    assert_eq!(sent(&mut c), vec![Message::Unchoke, Message::Reject(big)]);
+    assert_eq!(events(&mut c), vec![Event::Request(ok)]);
+    feed(&mut c, Message::Cancel(ok)).unwrap();
+    assert_eq!(events(&mut c), vec![Event::Cancel(ok)]);
+    assert_eq!(sent(&mut c), vec![Message::Reject(ok)]);
+    assert_eq!(c.send_block(block(ok)), Err(SendError::NotRequested));
+    assert_eq!(
+        feed(&mut c, Message::Request(past_end)),
+        Err(ProtocolError::InvalidRequest(past_end))
+    );
+
+    // Without fast: ignored silently.
+    let mut c = conn(false);
+    feed(&mut c, Message::Request(ok)).unwrap();
+    c.unchoke();
+    feed(&mut c, Message::Request(big)).unwrap();
+    assert_eq!(sent(&mut c), vec![Message::Unchoke]);
+    assert!(events(&mut c).is_empty());
+    feed(&mut c, Message::Request(ok)).unwrap();
+    c.send_block(block(ok)).unwrap();
+    assert_eq!(sent(&mut c), vec![Message::Piece(block(ok))]);
+    assert!(feed(&mut c, Message::Request(BlockRequest::new(0, 0, 0))).is_err());
+    assert!(feed(&mut c, Message::Request(BlockRequest::new(5, 0, 1))).is_err());
+}
+
+#[test]
+fn choking_the_peer_answers_its_pending_requests() {
+    let r1 = BlockRequest::new(0, 0, 16384);
+    let r2 = BlockRequest::new(1, 0, 16384);
+    let mut c = conn(true);
+    c.allow_fast(1).unwrap();
+    c.unchoke();
+    feed(&mut c, Message::Request(r1)).unwrap();
+    feed(&mut c, Message::Request(r2)).unwrap();
+    sent(&mut c);
+    c.choke();
+    // The allowed-fast piece stays servable.
+    assert_eq!(sent(&mut c), vec![Message::Choke, Message::Reject(r1)]);
+    c.send_block(block(r2)).unwrap();
+    // While choked, an allowed-fast request is still accepted.
+    feed(&mut c, Message::Request(BlockRequest::new(1, 16384, 16384))).unwrap();
+    assert_eq!(
+        events(&mut c).last(),
+        Some(&Event::Request(BlockRequest::new(1, 16384, 16384)))
+    );
+
+    let mut c = conn(false);
+    c.unchoke();
+    feed(&mut c, Message::Request(r1)).unwrap();
+    sent(&mut c);
+    c.choke();
+    assert_eq!(sent(&mut c), vec![Message::Choke]);
+    assert_eq!(c.send_block(block(r1)), Err(SendError::NotRequested));
+}
+
+#[test]
+fn blocks_must_match_requests_but_late_ones_are_tolerated() {
+    let r1 = BlockRequest::new(0, 0, 16384);
+    let r2 = BlockRequest::new(0, 16384, 16384);
+    let mut c = conn(false);
+    assert_eq!(c.request(r1, Instant::now()), Err(SendError::Choked));
+    feed(&mut c, Message::Unchoke).unwrap();
+    c.request(r1, Instant::now()).unwrap();
+    c.request(r2, Instant::now()).unwrap();
+    assert_eq!(
+        c.request(r2, Instant::now()),
+        Err(SendError::AlreadyRequested)
+    );
+    assert_eq!(
+        c.request(BlockRequest::new(0, 0, 16385), Instant::now()),
+        Err(SendError::InvalidRequest)
+    );
+    c.cancel(r2).unwrap();
+    assert_eq!(c.outstanding_requests().count(), 1);
+    events(&mut c);
+    feed(&mut c, Message::Piece(block(r2))).unwrap();
+    feed(&mut c, Message::Piece(block(r1))).unwrap();
+    assert_eq!(
+        events(&mut c),
+        vec![Event::LateBlock(block(r2)), Event::Block(block(r1))]
+    );
+    assert_eq!(
+        feed(&mut c, Message::Piece(block(r1))),
+        Err(ProtocolError::UnrequestedBlock(r1))
+    );
+
+    // Without fast, a choke drops what is outstanding; what was on the wire still counts.
+    let mut c = conn(false);
+    feed(&mut c, Message::Unchoke).unwrap();
+    c.request(r1, Instant::now()).unwrap();
+    feed(&mut c, Message::Choke).unwrap();
+    assert_eq!(
+        events(&mut c).last(),
+        Some(&Event::Choked {
+            dropped: vec![r1],
+            dropped_symbols: vec![]
+        })
+    );
+    feed(&mut c, Message::Piece(block(r1))).unwrap();
+    assert_eq!(events(&mut c), vec![Event::LateBlock(block(r1))]);
+
+    // With fast, a choke keeps them; the peer answers each, and a reject must match.
+    let mut c = conn(true);
+    feed(&mut c, Message::Unchoke).unwrap();
+    c.request(r1, Instant::now()).unwrap();
+    feed(&mut c, Message::Choke).unwrap();
+    assert_eq!(c.outstanding_requests().count(), 1);
+    feed(&mut c, Message::Reject(r1)).unwrap();
+    assert_eq!(events(&mut c).last(), Some(&Event::Rejected(r1)));
+    assert_eq!(
+        feed(&mut c, Message::Reject(r1)),
+        Err(ProtocolError::UnrequestedReject(r1))
+    );
+    // An allowed-fast piece may be requested while choked.
+    feed(&mut c, Message::AllowedFast(2)).unwrap();
+    c.request(BlockRequest::new(2, 0, 16384), Instant::now())
+        .unwrap();
+    assert_eq!(
+        c.request(BlockRequest::new(3, 0, 16384), Instant::now()),
+        Err(SendError::Choked)
+    );
+}
+
+#[test]
+fn extension_ids_each_side_assigned() {
+    let mut c = conn_with(
+        Reserved::bitfountain().with_extension_protocol(false),
+        Some(shape()),
+    );
+    assert_eq!(
+        feed(&mut c, peer_ext(None)),
+        Err(ProtocolError::NotNegotiated("extension protocol (BEP 10)"))
+    );
+    assert!(c
+        .send_extended_handshake(ExtendedHandshake::default())
+        .is_err());
+
+    let mut c = conn(true);
+    assert_eq!(
+        c.request_metadata(0),
+        Err(SendError::NotNegotiated("ut_metadata (BEP 9)"))
+    );
+    c.send_extended_handshake(ExtendedHandshake {
+        listen_port: Some(6881),
+        ..ExtendedHandshake::default()
+    })
+    .unwrap();
+    let Some(Message::Extended(Extended::Handshake(ours))) = sent(&mut c).pop() else {
+        panic!("expected our extended handshake");
+    };
+    assert_eq!(ours.extension_id(UT_METADATA), Some(1));
+    assert_eq!(ours.extension_id(BF_RAPTORQ), Some(2));
+    assert_eq!(ours.fountain, Some(FountainParams::V1));
+    assert_eq!(ours.listen_port, Some(6881));
+
+    feed(&mut c, peer_ext(None)).unwrap();
+    c.request_metadata(1).unwrap();
+    // Sent under the peer's id for ut_metadata...
+    assert_eq!(
+        sent(&mut c),
+        vec![Message::Extended(Extended::Metadata {
+            id: 7,
+            message: MetadataMessage::Request { piece: 1 }
+        })]
+    );
+    // ...and answered under ours (the decoder maps our id to the message kind).
+    let data = Bytes::from_static(b"d4:name1:xe");
+    let answer = |piece| {
+        Message::Extended(Extended::Metadata {
+            id: 1,
+            message: MetadataMessage::Data {
+                piece,
+                total_size: 40000,
+                data: data.clone(),
+            },
+        })
+    };
+    events(&mut c);
+    feed(&mut c, answer(0)).unwrap();
+    feed(&mut c, answer(1)).unwrap();
+    assert_eq!(
+        events(&mut c),
+        vec![Event::MetadataData {
+            piece: 1,
+            total_size: 40000,
+            data: data.clone()
+        }]
+    );
+}
+
+/// Two connections wired to each other through the codec.
+struct Pair {
+    a: Connection,
+    b: Connection,
+}
+
+impl Pair {
+    fn new(fast: bool, fountain_b: Option<FountainParams>) -> Pair {
+        let reserved = Reserved::bitfountain().with_fast(fast);
+        let now = Instant::now();
+        let mut a = Connection::new(
+            ConnectionConfig {
+                reserved,
+                ..ConnectionConfig::default()
+            },
+            &handshake(reserved),
+            Some(shape()),
+            now,
+        );
+        let mut cfg_b = ConnectionConfig {
+            reserved,
+            ..ConnectionConfig::default()
+        };
+        // B assigns other ids than A, to show each side sends under the other's ids.
+        cfg_b.extensions.ut_metadata = 5;
+        cfg_b.extensions.bf_raptorq = 6;
+        if let Some(p) = fountain_b {
+            cfg_b.extensions.fountain = p;
+        }
+        let mut b = Connection::new(cfg_b, &handshake(reserved), Some(shape()), now);
+        a.send_extended_handshake(ExtendedHandshake::default())
+            .unwrap();
+        b.send_extended_handshake(ExtendedHandshake::default())
+            .unwrap();
+        let mut p = Pair { a, b };
+        p.pump().unwrap();
+        events(&mut p.a);
+        events(&mut p.b);
+        p
+    }
+
+    /// Moves every queued message across, both ways, until both are quiet.
+    fn pump(&mut self) -> Result<(), ProtocolError> {
+        let now = Instant::now();
+        for _ in 0..16 {
+            let mut wire = BytesMut::new();
+            let n = self.a.encode_pending(&mut wire, now);
+            self.b.receive(&mut wire, now)?;
+            let m = self.b.encode_pending(&mut wire, now);
+            self.a.receive(&mut wire, now)?;
+            assert!(wire.is_empty());
+            if n + m == 0 {
+                return Ok(());
+            }
+        }
+        panic!("messages kept flowing");
+    }
+}
+
+#[test]
+fn fountain_needs_matching_version_and_symbol_size() {
+    let p = Pair::new(true, None);
+    assert!(p.a.fountain() && p.b.fountain());
+    for other in [
+        FountainParams {
+            version: 2,
+            symbol_size: SYMBOL_SIZE,
+        },
+        FountainParams {
+            version: 1,
+            symbol_size: 1024,
+        },
+    ] {
+        let mut p = Pair::new(true, Some(other));
+        assert!(!p.a.fountain() && !p.b.fountain());
+        assert_eq!(
+            p.a.request_symbols(SymbolRange::new(0, 0, 4), Instant::now()),
+            Err(SendError::NotNegotiated("bf_raptorq"))
+        );
+        // A symbol message arriving anyway is a violation.
+        let m = Message::Extended(Extended::Fountain {
+            id: 2,
+            message: FountainMessage::SymbolCancel { piece: 0 },
+        });
+        assert_eq!(
+            p.a.handle(m, Instant::now()),
+            Err(ProtocolError::NotNegotiated("bf_raptorq"))
+        );
+    }
+}
+
+#[test]
+fn symbol_exchange_between_two_peers() {
+    let t = SYMBOL_SIZE as usize;
+    let sym = |i: u8| Bytes::from(vec![i; t]);
+    let mut p = Pair::new(true, None);
+    let now = Instant::now();
+
+    // Choked: B rejects the range by itself.
+    p.b.send_pieces(&Bitfield::full(5)).unwrap();
+    p.pump().unwrap();
+    assert_eq!(
+        p.a.request_symbols(SymbolRange::new(1, 0, 4), now),
+        Err(SendError::Choked)
+    );
+    p.b.unchoke();
+    p.pump().unwrap();
+    assert_eq!(events(&mut p.a), vec![Event::HaveAll, Event::Unchoked]);
+
+    p.a.request_symbols(SymbolRange::new(1, 0, 4), now).unwrap();
+    p.a.request_symbols(SymbolRange::new(1, 4, 2), now).unwrap();
+    assert_eq!(
+        p.a.request_symbols(SymbolRange::new(1, 5, 1), now),
+        Err(SendError::AlreadyRequested)
+    );
+    p.pump().unwrap();
+    assert_eq!(
+        events(&mut p.b),
+        vec![
+            Event::SymbolRequest(SymbolRange::new(1, 0, 4)),
+            Event::SymbolRequest(SymbolRange::new(1, 4, 2))
+        ]
+    );
+    // B serves out of order, refuses part of a range, and A sees exactly that.
+    p.b.send_symbol(1, 2, sym(2)).unwrap();
+    p.b.send_symbol(1, 0, sym(0)).unwrap();
+    assert_eq!(p.b.send_symbol(1, 0, sym(0)), Err(SendError::NotRequested));
+    assert_eq!(
+        p.b.send_symbol(1, 1, Bytes::from_static(b"short")),
+        Err(SendError::SymbolSize)
+    );
+    p.b.reject_symbols(SymbolRange::new(1, 3, 2)).unwrap();
+    p.pump().unwrap();
+    assert_eq!(
+        brief(events(&mut p.a)),
+        vec![
+            "Symbol 1/2 2x16384",
+            "Symbol 1/0 0x16384",
+            "SymbolsRejected(SymbolRange { piece: 1, first_esi: 3, count: 1 })",
+            "SymbolsRejected(SymbolRange { piece: 1, first_esi: 4, count: 1 })",
+        ]
+    );
+    let mut left: Vec<_> = p.a.outstanding_symbols().map(|(r, _)| r).collect();
+    left.sort();
+    assert_eq!(
+        left,
+        vec![SymbolRange::new(1, 1, 1), SymbolRange::new(1, 5, 1)]
+    );
+
+    // A cancels the piece; B's symbol already on the wire arrives late, not as abuse.
+    p.b.send_symbol(1, 5, sym(5)).unwrap();
+    let mut in_flight = BytesMut::new();
+    p.b.encode_pending(&mut in_flight, now);
+    p.a.cancel_symbols(1).unwrap();
+    p.pump().unwrap();
+    assert_eq!(events(&mut p.b), vec![Event::SymbolCancel(1)]);
+    assert_eq!(p.b.peer_symbol_requests().count(), 0);
+    p.a.receive(&mut in_flight, now).unwrap();
+    assert_eq!(brief(events(&mut p.a)), vec!["LateSymbol 1/5 5x16384"]);
+
+    // An unrequested symbol is a violation.
+    p.b.request_symbols(SymbolRange::new(0, 0, 1), now)
+        .unwrap_err();
+    let rogue = Message::Extended(Extended::Fountain {
+        id: 2,
+        message: FountainMessage::Symbol {
+            piece: 2,
+            esi: 0,
+            data: sym(0),
+        },
+    });
+    assert_eq!(
+        p.a.handle(rogue, now),
+        Err(ProtocolError::UnrequestedSymbol { piece: 2, esi: 0 })
+    );
+}
+
+#[test]
+fn choking_rejects_pending_symbol_ranges() {
+    let mut p = Pair::new(false, None);
+    let now = Instant::now();
+    p.b.unchoke();
+    p.pump().unwrap();
+    p.a.request_symbols(SymbolRange::new(0, 0, 8), now).unwrap();
+    p.a.request_symbols(SymbolRange::new(3, 4, 8), now).unwrap();
+    p.pump().unwrap();
+    p.b.choke();
+    p.pump().unwrap();
+    // Without fast, A drops them on the choke; B's rejects that follow are tolerated.
+    let ev = events(&mut p.a);
+    assert_eq!(
+        ev,
+        vec![
+            Event::Unchoked,
+            Event::Choked {
+                dropped: vec![],
+                dropped_symbols: vec![SymbolRange::new(0, 0, 8), SymbolRange::new(3, 4, 8)]
+            }
+        ]
+    );
+    assert_eq!(p.a.outstanding_symbols().count(), 0);
+}
+
+#[test]
+fn magnet_connection_checks_pieces_once_the_shape_is_known() {
+    let early = |m: Vec<Message>| {
+        let mut c = conn_with(Reserved::bitfountain(), None);
+        for m in m {
+            c.handle(m, Instant::now()).unwrap();
+        }
+        c
+    };
+    let mut c = early(vec![
+        Message::Bitfield(Bytes::from_static(&[0b1000_0000])),
+        Message::Have(3),
+    ]);
+    assert_eq!(c.peer_pieces(), &PeerPieces::Unknown);
+    c.set_shape(shape()).unwrap();
+    let PeerPieces::Some(b) = c.peer_pieces() else {
+        panic!("expected a bitfield");
+    };
+    assert_eq!(b.iter_ones().collect::<Vec<_>>(), vec![0, 3]);
+    assert_eq!(c.set_shape(shape()), Ok(()));
+    assert_eq!(
+        c.set_shape(TorrentShape::new(16384, 16384).unwrap()),
+        Err(ProtocolError::ShapeChanged)
+    );
+
+    let mut c = early(vec![Message::Bitfield(Bytes::from_static(&[0, 0]))]);
+    assert!(matches!(
+        c.set_shape(shape()),
+        Err(ProtocolError::BitfieldLength { .. })
+    ));
+    let mut c = early(vec![Message::Have(9)]);
+    assert!(matches!(
+        c.set_shape(shape()),
+        Err(ProtocolError::PieceOutOfRange { piece: 9, .. })
+    ));
+    // Before the metadata, requests cannot be served: rejected.
+    let mut c = early(vec![]);
+    c.handle(
+        Message::Request(BlockRequest::new(0, 0, 16384)),
+        Instant::now(),
+    )
+    .unwrap();
+    assert_eq!(
+        sent(&mut c),
+        vec![Message::Reject(BlockRequest::new(0, 0, 16384))]
+    );
+}
+
+#[test]
+fn our_piece_set_goes_first_and_keepalives_follow_idleness() {
+    let mut c = conn(true);
+    c.send_pieces(&Bitfield::new(5)).unwrap();
+    assert_eq!(sent(&mut c), vec![Message::HaveNone]);
+    assert_eq!(
+        c.send_pieces(&Bitfield::new(5)),
+        Err(SendError::PiecesNotFirst)
+    );
+    let mut c = conn(false);
+    let mut mine = Bitfield::new(5);
+    mine.set(1);
+    assert_eq!(
+        c.send_pieces(&Bitfield::new(4)),
+        Err(SendError::BitfieldLength)
+    );
+    c.send_pieces(&mine).unwrap();
+    assert_eq!(
+        sent(&mut c),
+        vec![Message::Bitfield(Bytes::from_static(&[0b0100_0000]))]
+    );
+
+    let start = Instant::now();
+    let mut c = Connection::new(
+        ConnectionConfig::default(),
+        &handshake(Reserved::bitfountain()),
+        Some(shape()),
+        start,
+    );
+    assert!(!c.poll_keepalive(start + Duration::from_secs(10)));
+    assert!(c.poll_keepalive(start + Duration::from_secs(91)));
+    assert_eq!(
+        c.poll_transmit(start + Duration::from_secs(91)),
+        Some(Message::KeepAlive)
+    );
+    assert!(!c.poll_keepalive(start + Duration::from_secs(100)));
+}
