@@ -480,7 +480,7 @@ impl Connection {
                 if self.peer_requests.remove(&r) {
                     // BEP 6: every request gets exactly one answer, a cancelled one a reject.
                     if self.fast {
-                        self.outbox.push_back(Message::Reject(r));
+                        self.send(Message::Reject(r));
                     }
                     self.events.push_back(Event::Cancel(r));
                 }
@@ -653,7 +653,7 @@ impl Connection {
     /// A request we will not serve: rejected with the fast extension, ignored without.
     fn refuse(&mut self, r: BlockRequest) {
         if self.fast {
-            self.outbox.push_back(Message::Reject(r));
+            self.send(Message::Reject(r));
         }
     }
 
@@ -725,8 +725,7 @@ impl Connection {
         match msg {
             FountainMessage::SymbolRequest(r) => {
                 let Some(shape) = self.shape else {
-                    self.outbox
-                        .push_back(self.fountain_msg(FountainMessage::SymbolReject(r)));
+                    self.send(self.fountain_msg(FountainMessage::SymbolReject(r)));
                     return Ok(());
                 };
                 if r.piece >= shape.piece_count() {
@@ -743,8 +742,7 @@ impl Connection {
                 let over = self.peer_symbols.total() + u64::from(r.count)
                     > self.config.max_incoming_symbols;
                 if choked || over {
-                    self.outbox
-                        .push_back(self.fountain_msg(FountainMessage::SymbolReject(r)));
+                    self.send(self.fountain_msg(FountainMessage::SymbolReject(r)));
                 } else {
                     self.peer_symbols.insert(r, now);
                     self.events.push_back(Event::SymbolRequest(r));
@@ -867,13 +865,13 @@ impl Connection {
         self.peer_requests = kept;
         if fast {
             for r in dropped {
-                self.outbox.push_back(Message::Reject(r));
+                self.send(Message::Reject(r));
             }
         }
         let allowed = self.allowed_fast_out.clone();
         for r in self.peer_symbols.remove_where(|p| !keep(&p, &allowed)) {
             let m = self.fountain_msg(FountainMessage::SymbolReject(r));
-            self.outbox.push_back(m);
+            self.send(m);
         }
     }
 
