@@ -104,7 +104,9 @@ fn main() -> anyhow::Result<()> {
             "bf-tracker {} serving http://{}/announce and udp://{}",
             env!("CARGO_PKG_VERSION"),
             tracker.http_addr()?,
-            tracker.udp_addr().map_or_else(|| "-".to_string(), |a| a.to_string()),
+            tracker
+                .udp_addr()
+                .map_or_else(|| "-".to_string(), |a| a.to_string()),
         );
         tracker.run(shutdown_signal()).await?;
         tracing::info!("state saved, bye");

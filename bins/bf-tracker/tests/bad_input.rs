@@ -19,24 +19,72 @@ fn failure_reason(body: &[u8]) -> Option<String> {
 #[test]
 fn malformed_http_queries_get_failure_reasons() {
     let t = common::start(&["--no-full-scrape"]);
-    let long = format!("/announce?info_hash={H}&peer_id={P}&port=1&left=0&x={}", "a".repeat(20_000));
+    let long = format!(
+        "/announce?info_hash={H}&peer_id={P}&port=1&left=0&x={}",
+        "a".repeat(20_000)
+    );
     let cases: Vec<(String, &str)> = vec![
         ("/announce".into(), "missing info_hash"),
-        (format!("/announce?info_hash=%G1{H}&peer_id={P}&port=1&left=0"), "percent escape"),
-        (format!("/announce?info_hash={H}%&peer_id={P}&port=1&left=0"), "percent escape"),
-        (format!("/announce?info_hash=%AB%AB&peer_id={P}&port=1&left=0"), "info_hash must be 20 bytes"),
-        (format!("/announce?info_hash={H}%AB&peer_id={P}&port=1&left=0"), "info_hash must be 20 bytes"),
-        (format!("/announce?info_hash={H}&port=1&left=0"), "missing peer_id"),
-        (format!("/announce?info_hash={H}&peer_id=short&port=1&left=0"), "peer_id must be 20 bytes"),
-        (format!("/announce?info_hash={H}&peer_id={P}&port=0&left=0"), "invalid port 0"),
-        (format!("/announce?info_hash={H}&peer_id={P}&port=65536&left=0"), "invalid port"),
-        (format!("/announce?info_hash={H}&peer_id={P}&left=0"), "missing port"),
-        (format!("/announce?info_hash={H}&peer_id={P}&port=1"), "missing left"),
-        (format!("/announce?info_hash={H}&peer_id={P}&port=1&left=-5"), "invalid left"),
-        (format!("/announce?info_hash={H}&peer_id={P}&port=1&left=0&numwant=99999999999999"), "invalid numwant"),
-        (format!("/announce?info_hash={H}&peer_id={P}&port=1&left=0&event=exploded"), "invalid event"),
-        (format!("/announce?info_hash={H}&peer_id={P}&port=1&left=0&ip=not-an-ip"), "invalid ip"),
-        (format!("/announce?info_hash={H}&info_hash={H}&peer_id={P}&port=1&left=0"), "duplicate info_hash"),
+        (
+            format!("/announce?info_hash=%G1{H}&peer_id={P}&port=1&left=0"),
+            "percent escape",
+        ),
+        (
+            format!("/announce?info_hash={H}%&peer_id={P}&port=1&left=0"),
+            "percent escape",
+        ),
+        (
+            format!("/announce?info_hash=%AB%AB&peer_id={P}&port=1&left=0"),
+            "info_hash must be 20 bytes",
+        ),
+        (
+            format!("/announce?info_hash={H}%AB&peer_id={P}&port=1&left=0"),
+            "info_hash must be 20 bytes",
+        ),
+        (
+            format!("/announce?info_hash={H}&port=1&left=0"),
+            "missing peer_id",
+        ),
+        (
+            format!("/announce?info_hash={H}&peer_id=short&port=1&left=0"),
+            "peer_id must be 20 bytes",
+        ),
+        (
+            format!("/announce?info_hash={H}&peer_id={P}&port=0&left=0"),
+            "invalid port 0",
+        ),
+        (
+            format!("/announce?info_hash={H}&peer_id={P}&port=65536&left=0"),
+            "invalid port",
+        ),
+        (
+            format!("/announce?info_hash={H}&peer_id={P}&left=0"),
+            "missing port",
+        ),
+        (
+            format!("/announce?info_hash={H}&peer_id={P}&port=1"),
+            "missing left",
+        ),
+        (
+            format!("/announce?info_hash={H}&peer_id={P}&port=1&left=-5"),
+            "invalid left",
+        ),
+        (
+            format!("/announce?info_hash={H}&peer_id={P}&port=1&left=0&numwant=99999999999999"),
+            "invalid numwant",
+        ),
+        (
+            format!("/announce?info_hash={H}&peer_id={P}&port=1&left=0&event=exploded"),
+            "invalid event",
+        ),
+        (
+            format!("/announce?info_hash={H}&peer_id={P}&port=1&left=0&ip=not-an-ip"),
+            "invalid ip",
+        ),
+        (
+            format!("/announce?info_hash={H}&info_hash={H}&peer_id={P}&port=1&left=0"),
+            "duplicate info_hash",
+        ),
         (long, "too long"),
         ("/scrape?info_hash=%AB".into(), "info_hash must be 20 bytes"),
         ("/scrape".into(), "full scrape disabled"),
@@ -44,16 +92,34 @@ fn malformed_http_queries_get_failure_reasons() {
     ];
     for (target, want) in &cases {
         let (status, body) = common::http_get(t.port, target);
-        let reason = failure_reason(&body)
-            .unwrap_or_else(|| panic!("{target}: no failure reason in {:?}", String::from_utf8_lossy(&body)));
-        assert!(reason.contains(want), "{target}: got {reason:?}, want {want:?}");
-        assert!(status == 200 || (status == 404 && target == "/nonsense"), "{target}: {status}");
+        let reason = failure_reason(&body).unwrap_or_else(|| {
+            panic!(
+                "{target}: no failure reason in {:?}",
+                String::from_utf8_lossy(&body)
+            )
+        });
+        assert!(
+            reason.contains(want),
+            "{target}: got {reason:?}, want {want:?}"
+        );
+        assert!(
+            status == 200 || (status == 404 && target == "/nonsense"),
+            "{target}: {status}"
+        );
     }
     // Still serving: a good announce works and is answered with a peer list.
-    let (status, body) = common::http_get(t.port, &format!("/announce?info_hash={H}&peer_id={P}&port=1&left=0"));
+    let (status, body) = common::http_get(
+        t.port,
+        &format!("/announce?info_hash={H}&peer_id={P}&port=1&left=0"),
+    );
     assert_eq!(status, 200);
     let v = bf_bencode::decode(&body).unwrap();
-    assert!(v.as_dict().unwrap().get(b"peers").and_then(Value::as_bytes).is_some());
+    assert!(v
+        .as_dict()
+        .unwrap()
+        .get(b"peers")
+        .and_then(Value::as_bytes)
+        .is_some());
 }
 
 #[test]
@@ -100,9 +166,12 @@ fn garbage_udp_packets_get_error_packets() {
         ("random", random, ""),
     ];
     for (name, pkt, want) in &cases {
-        let answer = common::udp_exchange(t.port, pkt).unwrap_or_else(|| panic!("{name}: no answer"));
+        let answer =
+            common::udp_exchange(t.port, pkt).unwrap_or_else(|| panic!("{name}: no answer"));
         match UdpResponse::parse(&answer, false).unwrap() {
-            UdpResponse::Error { message, .. } => assert!(message.contains(want), "{name}: {message}"),
+            UdpResponse::Error { message, .. } => {
+                assert!(message.contains(want), "{name}: {message}")
+            }
             other => panic!("{name}: expected an error packet, got {other:?}"),
         }
     }
@@ -110,11 +179,15 @@ fn garbage_udp_packets_get_error_packets() {
     let mut c = Vec::new();
     UdpRequest::Connect { transaction_id: 42 }.write(&mut c);
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+        .unwrap();
     sock.send_to(&c, ("127.0.0.1", t.port)).unwrap();
     let mut buf = [0u8; 2048];
     let n = sock.recv(&mut buf).unwrap();
-    let UdpResponse::Connect { connection_id, transaction_id: 42 } = UdpResponse::parse(&buf[..n], false).unwrap()
+    let UdpResponse::Connect {
+        connection_id,
+        transaction_id: 42,
+    } = UdpResponse::parse(&buf[..n], false).unwrap()
     else {
         panic!("no connect answer")
     };
@@ -138,6 +211,10 @@ fn garbage_udp_packets_get_error_packets() {
     let n = sock.recv(&mut buf).unwrap();
     assert!(matches!(
         UdpResponse::parse(&buf[..n], false).unwrap(),
-        UdpResponse::Announce { transaction_id: 43, seeders: 1, .. }
+        UdpResponse::Announce {
+            transaction_id: 43,
+            seeders: 1,
+            ..
+        }
     ));
 }

@@ -58,7 +58,10 @@ fn sigkill_under_load_then_restart_serves_the_same_swarm() {
             i += 1;
         }
     });
-    assert!(bf_testkit::wait_until(Duration::from_secs(15), || saved_peers(&state) >= 60));
+    assert!(bf_testkit::wait_until(
+        Duration::from_secs(15),
+        || saved_peers(&state) >= 60
+    ));
     std::thread::sleep(Duration::from_millis(300));
     // SIGKILL: no chance to save on the way out.
     t.child.0.kill().unwrap();
@@ -69,8 +72,14 @@ fn sigkill_under_load_then_restart_serves_the_same_swarm() {
 
     let t = common::start_on(port, &["--dfile", st, "--save-interval", "1", "--no-log"]);
     let stats = common::scrape(port, &InfoHash([0x42; 20]));
-    assert_eq!(stats.incomplete, 60, "the swarm is back before anyone re-announces");
-    let got: BTreeSet<SocketAddr> = announce(port, 0x42, 29_999, 200).unwrap().into_iter().collect();
+    assert_eq!(
+        stats.incomplete, 60,
+        "the swarm is back before anyone re-announces"
+    );
+    let got: BTreeSet<SocketAddr> = announce(port, 0x42, 29_999, 200)
+        .unwrap()
+        .into_iter()
+        .collect();
     assert_eq!(got, peers);
     drop(t);
 }
@@ -86,10 +95,20 @@ fn corrupt_dfile_is_kept_aside_with_a_warning() {
     let aside: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().starts_with("dstate.corrupt-"))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("dstate.corrupt-")
+        })
         .collect();
     assert_eq!(aside.len(), 1);
-    assert_eq!(std::fs::read(aside[0].path()).unwrap(), b"this is not a state file");
-    assert!(bf_tracker::dfile::decode(&std::fs::read(&state).unwrap()).is_ok(), "a fresh file");
+    assert_eq!(
+        std::fs::read(aside[0].path()).unwrap(),
+        b"this is not a state file"
+    );
+    assert!(
+        bf_tracker::dfile::decode(&std::fs::read(&state).unwrap()).is_ok(),
+        "a fresh file"
+    );
     drop(t);
 }

@@ -11,23 +11,37 @@ use std::time::Duration;
 fn announce_target(h: &bf_metainfo::InfoHash, port: u16, left: u64) -> String {
     let mut q = String::from("/announce?info_hash=");
     bf_tracker::query::percent_encode(h.as_bytes(), &mut q);
-    q.push_str(&format!("&peer_id=-BF0100-{port:012}&port={port}&left={left}"));
+    q.push_str(&format!(
+        "&peer_id=-BF0100-{port:012}&port={port}&left={left}"
+    ));
     q
 }
 
 fn failure(body: &[u8]) -> Option<String> {
-    bf_tracker::http_codec::decode_announce(body).err().map(|e| e.to_string())
+    bf_tracker::http_codec::decode_announce(body)
+        .err()
+        .map(|e| e.to_string())
 }
 
 #[test]
 fn allowed_dir_refuses_unknown_and_rescans() {
     let dir = bf_testkit::temp_dir();
-    let (a, ha) = common::make_torrent("alpha.bin", &common::content(40_000, 1), "http://x/announce");
+    let (a, ha) = common::make_torrent(
+        "alpha.bin",
+        &common::content(40_000, 1),
+        "http://x/announce",
+    );
     std::fs::write(dir.path().join("alpha.torrent"), a).unwrap();
-    let t = common::start(&["--allowed-dir", dir.path().to_str().unwrap(), "--rescan-interval", "1"]);
+    let t = common::start(&[
+        "--allowed-dir",
+        dir.path().to_str().unwrap(),
+        "--rescan-interval",
+        "1",
+    ]);
     let (_, body) = common::http_get(t.port, &announce_target(&ha, 7001, 0));
     assert_eq!(failure(&body), None);
-    let (b, hb) = common::make_torrent("beta.bin", &common::content(30_000, 2), "http://x/announce");
+    let (b, hb) =
+        common::make_torrent("beta.bin", &common::content(30_000, 2), "http://x/announce");
     let (_, body) = common::http_get(t.port, &announce_target(&hb, 7002, 5));
     assert!(failure(&body).unwrap().contains("not allowed"));
     std::fs::write(dir.path().join("beta.torrent"), b).unwrap();
@@ -78,8 +92,14 @@ fn index_page_renders_in_headless_chromium() {
     let dom = String::from_utf8_lossy(&out.stdout);
     assert!(dom.contains("<table id=\"torrents\">"), "{dom}");
     assert!(dom.contains(&h.to_hex()), "{dom}");
-    assert!(dom.contains("fountain &lt;demo&gt;.iso"), "the name is escaped and shown: {dom}");
-    assert!(dom.contains("<td class=\"n\">2</td><td class=\"n\">1</td>"), "2 seeds, 1 leecher: {dom}");
+    assert!(
+        dom.contains("fountain &lt;demo&gt;.iso"),
+        "the name is escaped and shown: {dom}"
+    );
+    assert!(
+        dom.contains("<td class=\"n\">2</td><td class=\"n\">1</td>"),
+        "2 seeds, 1 leecher: {dom}"
+    );
     assert!(dom.contains("3.0 MiB"), "total size: {dom}");
     assert!(dom.contains("version 0.1.0"));
     let mut snap = Command::new("chromium");
@@ -92,6 +112,13 @@ fn index_page_renders_in_headless_chromium() {
         .unwrap();
     assert!(st.success());
     let png = std::fs::read(&shot).unwrap();
-    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot at {}", shot.display());
-    assert!(t.log_contains("\"GET / HTTP/1.1\" 200"), "the browser's request is in the web log");
+    assert!(
+        png.starts_with(b"\x89PNG"),
+        "a PNG screenshot at {}",
+        shot.display()
+    );
+    assert!(
+        t.log_contains("\"GET / HTTP/1.1\" 200"),
+        "the browser's request is in the web log"
+    );
 }

@@ -38,7 +38,10 @@ pub struct AllowedDir {
 impl AllowedDir {
     /// A scanner for `dir` (call [`rescan`](Self::rescan) to fill it).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        AllowedDir { dir: dir.into(), ..Default::default() }
+        AllowedDir {
+            dir: dir.into(),
+            ..Default::default()
+        }
     }
 
     /// Re-reads the folder; returns the number of torrents allowed. Unreadable or invalid
@@ -58,7 +61,10 @@ impl AllowedDir {
             let stamp = (md.len(), md.modified().ok());
             let cached = match self.files.get(&path) {
                 Some(c) if c.stamp == stamp => c.clone(),
-                _ => Cached { stamp, parsed: parse_file(&path, md.len()) },
+                _ => Cached {
+                    stamp,
+                    parsed: parse_file(&path, md.len()),
+                },
             };
             seen.insert(path, cached);
         }
@@ -75,7 +81,10 @@ impl AllowedDir {
 
 fn parse_file(path: &Path, len: u64) -> Option<(InfoHash, TorrentInfo)> {
     if len > MAX_TORRENT_FILE {
-        tracing::warn!("{}: larger than {MAX_TORRENT_FILE} bytes, ignored", path.display());
+        tracing::warn!(
+            "{}: larger than {MAX_TORRENT_FILE} bytes, ignored",
+            path.display()
+        );
         return None;
     }
     let bytes = match std::fs::read(path) {
@@ -88,7 +97,10 @@ fn parse_file(path: &Path, len: u64) -> Option<(InfoHash, TorrentInfo)> {
     match Metainfo::from_bytes(&bytes) {
         Ok(m) => Some((
             m.info_hash(),
-            TorrentInfo { name: m.name().to_string(), total_length: m.total_length() },
+            TorrentInfo {
+                name: m.name().to_string(),
+                total_length: m.total_length(),
+            },
         )),
         Err(e) => {
             tracing::warn!("{}: not a valid torrent: {e}", path.display());

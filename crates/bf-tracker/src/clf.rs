@@ -90,13 +90,21 @@ pub fn format_line(e: &LogEntry) -> String {
         req = &req[..cut];
     }
     let req = req.replace('"', "%22");
-    format!("{} - - [{}] \"{}\" {} {}", e.ip, clf_date(e.time), req, e.status, e.bytes)
+    format!(
+        "{} - - [{}] \"{}\" {} {}",
+        e.ip,
+        clf_date(e.time),
+        req,
+        e.status,
+        e.bytes
+    )
 }
 
 /// `10/Oct/2000:13:55:36 +0000` for a Unix time (UTC).
 pub fn clf_date(unix: u64) -> String {
-    const MONTHS: [&str; 12] =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let days = (unix / 86_400) as i64;
     let secs = unix % 86_400;
     // Civil-from-days (proleptic Gregorian), H. Hinnant's algorithm.

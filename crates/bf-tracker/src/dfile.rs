@@ -73,7 +73,9 @@ impl<'a> Reader<'a> {
         Ok(a)
     }
     fn arr<const N: usize>(&mut self) -> Result<[u8; N], DfileError> {
-        self.take(N)?.try_into().map_err(|_| DfileError::Corrupt("truncated"))
+        self.take(N)?
+            .try_into()
+            .map_err(|_| DfileError::Corrupt("truncated"))
     }
 }
 
@@ -107,7 +109,11 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<(InfoHash, SwarmRecord)>, DfileError> 
             let port = u16::from_be_bytes(r.arr()?);
             let seed = r.arr::<1>()?[0] != 0;
             let last_seen = u64::from_be_bytes(r.arr()?);
-            peers.push(StoredPeer { addr: SocketAddr::new(ip, port), seed, last_seen });
+            peers.push(StoredPeer {
+                addr: SocketAddr::new(ip, port),
+                seed,
+                last_seen,
+            });
         }
         out.push((h, SwarmRecord { completed, peers }));
     }
@@ -120,7 +126,10 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<(InfoHash, SwarmRecord)>, DfileError> 
 /// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, rename, fsync of
 /// the directory, so a crash leaves either the old or the new file, never a torn one.
 pub fn save_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".tmp.{}", std::process::id()));
     let tmp = dir.join(name);
@@ -183,8 +192,16 @@ mod tests {
             SwarmRecord {
                 completed: 3,
                 peers: vec![
-                    StoredPeer { addr: "1.2.3.4:5".parse().unwrap(), seed: true, last_seen: 9 },
-                    StoredPeer { addr: "[::1]:6".parse().unwrap(), seed: false, last_seen: 10 },
+                    StoredPeer {
+                        addr: "1.2.3.4:5".parse().unwrap(),
+                        seed: true,
+                        last_seen: 9,
+                    },
+                    StoredPeer {
+                        addr: "[::1]:6".parse().unwrap(),
+                        seed: false,
+                        last_seen: 10,
+                    },
                 ],
             },
         )]

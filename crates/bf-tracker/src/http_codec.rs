@@ -137,14 +137,19 @@ fn decode_top(body: &[u8]) -> Result<Value<'_>, ResponseError> {
     if body.len() > MAX_RESPONSE_LEN {
         return Err(ResponseError::TooLarge);
     }
-    let limits = Limits { max_depth: 8, ..Limits::default() };
+    let limits = Limits {
+        max_depth: 8,
+        ..Limits::default()
+    };
     let v = Decoder::new(Mode::Lenient)
         .with_limits(limits)
         .decode(body)
         .map_err(|e| ResponseError::Bencode(e.to_string()))?;
     if let Some(d) = v.as_dict() {
         if let Some(f) = d.get(b"failure reason") {
-            let msg = f.as_bytes().map(|b| String::from_utf8_lossy(b).into_owned());
+            let msg = f
+                .as_bytes()
+                .map(|b| String::from_utf8_lossy(b).into_owned());
             return Err(ResponseError::Failure(msg.unwrap_or_default()));
         }
     }
@@ -176,7 +181,10 @@ fn compact_peers(b: &[u8], v6: bool, out: &mut Vec<PeerAddr>) -> Result<(), Resp
         } else {
             IpAddr::V4(Ipv4Addr::new(c[0], c[1], c[2], c[3]))
         };
-        out.push(PeerAddr { addr: SocketAddr::new(ip, port), peer_id: None });
+        out.push(PeerAddr {
+            addr: SocketAddr::new(ip, port),
+            peer_id: None,
+        });
     }
     Ok(())
 }
@@ -212,8 +220,14 @@ pub fn decode_announce(body: &[u8]) -> Result<AnnounceResponse, ResponseError> {
                     .and_then(Value::as_int)
                     .and_then(|p| u16::try_from(p).ok())
                     .ok_or(ResponseError::Field("peers.port"))?;
-                let peer_id = pd.get(b"peer id").and_then(Value::as_bytes).and_then(PeerId::from_slice);
-                r.peers.push(PeerAddr { addr: SocketAddr::new(ip, port), peer_id });
+                let peer_id = pd
+                    .get(b"peer id")
+                    .and_then(Value::as_bytes)
+                    .and_then(PeerId::from_slice);
+                r.peers.push(PeerAddr {
+                    addr: SocketAddr::new(ip, port),
+                    peer_id,
+                });
             }
         }
         Some(_) => return Err(ResponseError::Field("peers")),
@@ -230,7 +244,10 @@ pub fn decode_announce(body: &[u8]) -> Result<AnnounceResponse, ResponseError> {
 pub fn decode_scrape(body: &[u8]) -> Result<ScrapeResponse, ResponseError> {
     let v = decode_top(body)?;
     let d = v.as_dict().ok_or(ResponseError::Field("top level"))?;
-    let files = d.get(b"files").and_then(Value::as_dict).ok_or(ResponseError::Field("files"))?;
+    let files = d
+        .get(b"files")
+        .and_then(Value::as_dict)
+        .ok_or(ResponseError::Field("files"))?;
     let mut r = ScrapeResponse::default();
     for (k, v) in files.iter() {
         let h = InfoHash::from_slice(k).ok_or(ResponseError::Field("files key"))?;
@@ -259,8 +276,14 @@ mod tests {
             complete: 3,
             incomplete: 4,
             peers: vec![
-                PeerAddr { addr: "1.2.3.4:5".parse().unwrap(), peer_id: None },
-                PeerAddr { addr: "[::1]:7".parse().unwrap(), peer_id: None },
+                PeerAddr {
+                    addr: "1.2.3.4:5".parse().unwrap(),
+                    peer_id: None,
+                },
+                PeerAddr {
+                    addr: "[::1]:7".parse().unwrap(),
+                    peer_id: None,
+                },
             ],
             warning: Some("w".into()),
         };
@@ -280,8 +303,14 @@ mod tests {
 
     #[test]
     fn scrape_round_trip() {
-        let s = ScrapeStats { complete: 1, downloaded: 2, incomplete: 3 };
-        let r = ScrapeResponse { files: vec![(InfoHash([1; 20]), s), (InfoHash([9; 20]), s)] };
+        let s = ScrapeStats {
+            complete: 1,
+            downloaded: 2,
+            incomplete: 3,
+        };
+        let r = ScrapeResponse {
+            files: vec![(InfoHash([1; 20]), s), (InfoHash([9; 20]), s)],
+        };
         let body = encode_scrape(&r);
         assert!(bf_bencode::decode(&body).is_ok());
         assert_eq!(decode_scrape(&body).unwrap(), r);

@@ -116,7 +116,8 @@ fn pairs(q: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
 fn twenty(field: &'static str, raw: &[u8]) -> Result<[u8; 20], QueryError> {
     let v = percent_decode(raw)?;
     let len = v.len();
-    v.try_into().map_err(|_| QueryError::BadLength { field, len })
+    v.try_into()
+        .map_err(|_| QueryError::BadLength { field, len })
 }
 
 fn number(field: &'static str, raw: &[u8]) -> Result<u64, QueryError> {
@@ -305,7 +306,10 @@ mod tests {
         let r = parse_announce(base().as_bytes()).unwrap();
         assert_eq!(r.info_hash, InfoHash([0xAB; 20]));
         assert_eq!(&r.peer_id.0[..8], b"-BF0100-");
-        assert_eq!((r.port, r.left, r.event, r.compact), (6881, 5, Event::None, true));
+        assert_eq!(
+            (r.port, r.left, r.event, r.compact),
+            (6881, 5, Event::None, true)
+        );
     }
 
     #[test]
@@ -331,7 +335,10 @@ mod tests {
         let short = "info_hash=abc&peer_id=x&port=1&left=0";
         assert!(matches!(
             parse_announce(short.as_bytes()),
-            Err(QueryError::BadLength { field: "info_hash", len: 3 })
+            Err(QueryError::BadLength {
+                field: "info_hash",
+                len: 3
+            })
         ));
     }
 
@@ -342,7 +349,9 @@ mod tests {
         r.key = Some(0xdead);
         r.ip = Some("127.0.0.2".parse().unwrap());
         assert_eq!(parse_announce(announce_query(&r).as_bytes()).unwrap(), r);
-        let s = ScrapeRequest { info_hashes: vec![InfoHash([1; 20]), InfoHash([2; 20])] };
+        let s = ScrapeRequest {
+            info_hashes: vec![InfoHash([1; 20]), InfoHash([2; 20])],
+        };
         assert_eq!(parse_scrape(scrape_query(&s).as_bytes()).unwrap(), s);
     }
 }

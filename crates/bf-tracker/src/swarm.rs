@@ -20,7 +20,9 @@ const CLOCK_EPOCH: u64 = 1_700_000_000;
 const SEED_BIT: u32 = 1 << 31;
 
 fn clock(unix: u64) -> u32 {
-    (unix.saturating_sub(CLOCK_EPOCH).min(u64::from(SEED_BIT - 1))) as u32
+    (unix
+        .saturating_sub(CLOCK_EPOCH)
+        .min(u64::from(SEED_BIT - 1))) as u32
 }
 
 /// Tunables of a [`SwarmStore`].
@@ -36,7 +38,11 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { peer_timeout: 2700, default_numwant: 50, max_numwant: 200 }
+        StoreConfig {
+            peer_timeout: 2700,
+            default_numwant: 50,
+            max_numwant: 200,
+        }
     }
 }
 
@@ -86,7 +92,10 @@ struct Peer<const N: usize> {
 impl<const N: usize> Peer<N> {
     fn new(key: [u8; N], now: u32, seed: bool) -> Self {
         let v = now | if seed { SEED_BIT } else { 0 };
-        Peer { key, seen: v.to_le_bytes() }
+        Peer {
+            key,
+            seen: v.to_le_bytes(),
+        }
     }
     fn raw_seen(&self) -> u32 {
         u32::from_le_bytes(self.seen)
@@ -100,7 +109,12 @@ impl<const N: usize> Peer<N> {
     fn addr(&self) -> SocketAddr {
         let port = u16::from_be_bytes([self.key[N - 2], self.key[N - 1]]);
         let ip = if N == 6 {
-            IpAddr::V4(Ipv4Addr::new(self.key[0], self.key[1], self.key[2], self.key[3]))
+            IpAddr::V4(Ipv4Addr::new(
+                self.key[0],
+                self.key[1],
+                self.key[2],
+                self.key[3],
+            ))
         } else {
             let mut o = [0u8; 16];
             o.copy_from_slice(&self.key[..16]);
@@ -166,32 +180,60 @@ pub struct SwarmStore {
     peers: usize,
 }
 
-/// Updates (or inserts, or removes) the peer at `key` in `v`; returns its index if present
-/// afterwards and the change in the seed count.
+/// What [`upsert`] did.
+struct Upsert {
+    /// The peer's index afterwards, if it is (still) stored.
+    index: Option<usize>,
+    /// Its seed flag before, if it was stored.
+    was_seed: Option<bool>,
+    /// Change in the seed count.
+    dseeds: i32,
+    /// Change in the peer count.
+    dpeers: i32,
+}
+
+/// Updates, inserts or (when `stopped`) removes the peer at `key` in `v`.
 fn upsert<const N: usize>(
     v: &mut Vec<Peer<N>>,
     key: [u8; N],
     now: u32,
     seed: bool,
     stopped: bool,
-) -> (Option<usize>, i32, bool, i32) {
-    // Returns (index, seed delta, was a leecher before, peer count delta).
+) -> Upsert {
     match v.binary_search_by(|p| p.key.cmp(&key)) {
         Ok(i) => {
-            let was_seed = v[i].seed();
+            let was = v[i].seed();
             if stopped {
                 v.remove(i);
-                return (None, -i32::from(was_seed), !was_seed, -1);
+                return Upsert {
+                    index: None,
+                    was_seed: Some(was),
+                    dseeds: -i32::from(was),
+                    dpeers: -1,
+                };
             }
             v[i] = Peer::new(key, now, seed);
-            (Some(i), i32::from(seed) - i32::from(was_seed), !was_seed, 0)
-        }
-        Err(i) => {
-            if stopped {
-                return (None, 0, true, 0);
+            Upsert {
+                index: Some(i),
+                was_seed: Some(was),
+                dseeds: i32::from(seed) - i32::from(was),
+                dpeers: 0,
             }
+        }
+        Err(_) if stopped => Upsert {
+            index: None,
+            was_seed: None,
+            dseeds: 0,
+            dpeers: 0,
+        },
+        Err(i) => {
             v.insert(i, Peer::new(key, now, seed));
-            (Some(i), i32::from(seed), true, 1)
+            Upsert {
+                index: Some(i),
+                was_seed: None,
+                dseeds: i32::from(seed),
+                dpeers: 1,
+            }
         }
     }
 }
@@ -228,7 +270,11 @@ fn pick<const N: usize>(
 impl SwarmStore {
     /// An empty store.
     pub fn new(config: StoreConfig) -> Self {
-        SwarmStore { torrents: HashMap::new(), config, peers: 0 }
+        SwarmStore {
+            torrents: HashMap::new(),
+            config,
+            peers: 0,
+        }
     }
 
     /// Its configuration.
@@ -248,18 +294,27 @@ impl SwarmStore {
         let now = clock(now);
         let stopped = a.event == Event::Stopped;
         if stopped && !self.torrents.contains_key(&a.info_hash) {
-            return AnnounceOutcome { stats: ScrapeStats::default() };
+            return AnnounceOutcome {
+                stats: ScrapeStats::default(),
+            };
         }
         let swarm = self.torrents.entry(a.info_hash).or_default();
         let seed = a.left == 0;
         let addr = SocketAddr::new(a.addr.ip().to_canonical(), a.addr.port());
-        let (idx, dseed, was_leecher, dpeers) = match addr {
+        let u = match addr {
             SocketAddr::V4(s) => upsert(&mut swarm.v4, key4(*s.ip(), s.port()), now, seed, stopped),
             SocketAddr::V6(s) => upsert(&mut swarm.v6, key6(*s.ip(), s.port()), now, seed, stopped),
         };
-        swarm.seeds = swarm.seeds.saturating_add_signed(dseed);
-        self.peers = self.peers.saturating_add_signed(dpeers as isize);
-        if a.event == Event::Completed && seed && was_leecher {
+        let idx = u.index;
+        swarm.seeds = swarm.seeds.saturating_add_signed(u.dseeds);
+        self.peers = self.peers.saturating_add_signed(u.dpeers as isize);
+        // A download counts as completed on the `completed` event, or when a peer known as a
+        // leecher reports nothing left (aria2 sends `stopped` with left=0 and no `completed`).
+        let finished = match u.was_seed {
+            Some(was) => seed && !was,
+            None => seed && a.event == Event::Completed,
+        };
+        if finished {
             swarm.completed = swarm.completed.saturating_add(1);
         }
         if !stopped {
@@ -268,7 +323,11 @@ impl SwarmStore {
                 .unwrap_or(self.config.default_numwant)
                 .min(self.config.max_numwant) as usize;
             let before = out.len();
-            let (skip4, skip6) = if addr.is_ipv4() { (idx, None) } else { (None, idx) };
+            let (skip4, skip6) = if addr.is_ipv4() {
+                (idx, None)
+            } else {
+                (None, idx)
+            };
             if addr.is_ipv4() {
                 pick(&swarm.v4, skip4, seed, want, rng, out);
                 let left = want - (out.len() - before);
@@ -279,7 +338,9 @@ impl SwarmStore {
                 pick(&swarm.v4, skip4, seed, left, rng, out);
             }
         }
-        AnnounceOutcome { stats: swarm.stats() }
+        AnnounceOutcome {
+            stats: swarm.stats(),
+        }
     }
 
     /// The counters of one torrent (zeros if unknown).
@@ -353,7 +414,13 @@ impl SwarmStore {
             };
             peers.extend(s.v4.iter().map(|p| conv(p.seed(), p.last_seen(), p.addr())));
             peers.extend(s.v6.iter().map(|p| conv(p.seed(), p.last_seen(), p.addr())));
-            (*h, SwarmRecord { completed: s.completed, peers })
+            (
+                *h,
+                SwarmRecord {
+                    completed: s.completed,
+                    peers,
+                },
+            )
         })
     }
 
@@ -364,11 +431,11 @@ impl SwarmStore {
         for p in &rec.peers {
             let seen = clock(p.last_seen);
             let ip = p.addr.ip().to_canonical();
-            let (_, _, _, d) = match ip {
+            let u = match ip {
                 IpAddr::V4(ip) => upsert(&mut s.v4, key4(ip, p.addr.port()), seen, p.seed, false),
                 IpAddr::V6(ip) => upsert(&mut s.v6, key6(ip, p.addr.port()), seen, p.seed, false),
             };
-            self.peers = self.peers.saturating_add_signed(d as isize);
+            self.peers = self.peers.saturating_add_signed(u.dpeers as isize);
         }
         s.recount();
     }
@@ -398,10 +465,20 @@ mod tests {
         let mut out = Vec::new();
         for i in 0..10 {
             let left = if i < 5 { 0 } else { 7 };
-            s.announce(&ann(1, &format!("10.0.0.{i}:1000"), left, Event::Started), T, &mut rng, &mut out);
+            s.announce(
+                &ann(1, &format!("10.0.0.{i}:1000"), left, Event::Started),
+                T,
+                &mut rng,
+                &mut out,
+            );
         }
         out.clear();
-        let r = s.announce(&ann(1, "10.0.0.7:1000", 7, Event::None), T, &mut rng, &mut out);
+        let r = s.announce(
+            &ann(1, "10.0.0.7:1000", 7, Event::None),
+            T,
+            &mut rng,
+            &mut out,
+        );
         assert_eq!((r.stats.complete, r.stats.incomplete), (5, 5));
         assert_eq!(out.len(), 9);
         assert!(!out.contains(&"10.0.0.7:1000".parse().unwrap()));
@@ -410,7 +487,12 @@ mod tests {
         d.dedup();
         assert_eq!(d.len(), 9);
         out.clear();
-        s.announce(&ann(1, "10.0.0.0:1000", 0, Event::None), T, &mut rng, &mut out);
+        s.announce(
+            &ann(1, "10.0.0.0:1000", 0, Event::None),
+            T,
+            &mut rng,
+            &mut out,
+        );
         assert_eq!(out.len(), 5, "a seed gets only the leechers");
     }
 
@@ -419,23 +501,79 @@ mod tests {
         let mut s = SwarmStore::new(StoreConfig::default());
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         let mut out = Vec::new();
-        s.announce(&ann(1, "1.1.1.1:1", 5, Event::Started), T, &mut rng, &mut out);
-        s.announce(&ann(1, "1.1.1.1:1", 0, Event::Completed), T, &mut rng, &mut out);
-        s.announce(&ann(1, "1.1.1.1:1", 0, Event::Completed), T, &mut rng, &mut out);
-        assert_eq!(s.stats(&InfoHash([1; 20])), ScrapeStats { complete: 1, downloaded: 1, incomplete: 0 });
-        s.announce(&ann(1, "1.1.1.1:1", 0, Event::Stopped), T, &mut rng, &mut out);
+        s.announce(
+            &ann(1, "1.1.1.1:1", 5, Event::Started),
+            T,
+            &mut rng,
+            &mut out,
+        );
+        s.announce(
+            &ann(1, "1.1.1.1:1", 0, Event::Completed),
+            T,
+            &mut rng,
+            &mut out,
+        );
+        s.announce(
+            &ann(1, "1.1.1.1:1", 0, Event::Completed),
+            T,
+            &mut rng,
+            &mut out,
+        );
+        assert_eq!(
+            s.stats(&InfoHash([1; 20])),
+            ScrapeStats {
+                complete: 1,
+                downloaded: 1,
+                incomplete: 0
+            }
+        );
+        s.announce(
+            &ann(1, "1.1.1.1:1", 0, Event::Stopped),
+            T,
+            &mut rng,
+            &mut out,
+        );
         assert_eq!(s.peer_count(), 0);
         assert_eq!(s.stats(&InfoHash([1; 20])).downloaded, 1);
+        // A leecher that stops with nothing left has completed too; a seed that starts has not.
+        s.announce(
+            &ann(1, "1.1.1.2:1", 5, Event::Started),
+            T,
+            &mut rng,
+            &mut out,
+        );
+        s.announce(
+            &ann(1, "1.1.1.2:1", 0, Event::Stopped),
+            T,
+            &mut rng,
+            &mut out,
+        );
+        s.announce(
+            &ann(1, "1.1.1.3:1", 0, Event::Started),
+            T,
+            &mut rng,
+            &mut out,
+        );
+        assert_eq!(s.stats(&InfoHash([1; 20])).downloaded, 2);
     }
 
     #[test]
     fn expiry_and_numwant_cap() {
-        let cfg = StoreConfig { peer_timeout: 100, default_numwant: 3, max_numwant: 4 };
+        let cfg = StoreConfig {
+            peer_timeout: 100,
+            default_numwant: 3,
+            max_numwant: 4,
+        };
         let mut s = SwarmStore::new(cfg);
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         let mut out = Vec::new();
         for i in 0..20u16 {
-            s.announce(&ann(2, &format!("[::1]:{}", i + 1), 1, Event::None), T, &mut rng, &mut out);
+            s.announce(
+                &ann(2, &format!("[::1]:{}", i + 1), 1, Event::None),
+                T,
+                &mut rng,
+                &mut out,
+            );
         }
         out.clear();
         let mut a = ann(2, "1.2.3.4:5", 1, Event::None);
@@ -454,7 +592,12 @@ mod tests {
         let mut s = SwarmStore::new(StoreConfig::default());
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         let mut out = Vec::new();
-        s.announce(&ann(3, "1.1.1.1:1", 0, Event::Completed), T, &mut rng, &mut out);
+        s.announce(
+            &ann(3, "1.1.1.1:1", 0, Event::Completed),
+            T,
+            &mut rng,
+            &mut out,
+        );
         s.announce(&ann(3, "[::2]:2", 9, Event::Started), T, &mut rng, &mut out);
         let mut t = SwarmStore::new(StoreConfig::default());
         for (h, r) in s.export() {

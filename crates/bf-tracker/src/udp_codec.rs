@@ -168,7 +168,9 @@ impl UdpRequest {
                 if b.len() < 98 {
                     return Err(short);
                 }
-                let event = u32_at(b, 80).and_then(Event::from_udp).ok_or(UdpError::BadEvent)?;
+                let event = u32_at(b, 80)
+                    .and_then(Event::from_udp)
+                    .ok_or(UdpError::BadEvent)?;
                 let port = u16_at(b, 96).ok_or(short.clone())?;
                 if port == 0 {
                     return Err(UdpError::PortZero);
@@ -197,7 +199,11 @@ impl UdpRequest {
                     .chunks_exact(20)
                     .filter_map(InfoHash::from_slice)
                     .collect();
-                Ok(UdpRequest::Scrape { connection_id, transaction_id, info_hashes })
+                Ok(UdpRequest::Scrape {
+                    connection_id,
+                    transaction_id,
+                    info_hashes,
+                })
             }
             _ => Err(UdpError::UnknownAction),
         }
@@ -226,7 +232,11 @@ impl UdpRequest {
                 out.extend_from_slice(&a.num_want.to_be_bytes());
                 out.extend_from_slice(&a.port.to_be_bytes());
             }
-            UdpRequest::Scrape { connection_id, transaction_id, info_hashes } => {
+            UdpRequest::Scrape {
+                connection_id,
+                transaction_id,
+                info_hashes,
+            } => {
                 out.extend_from_slice(&connection_id.to_be_bytes());
                 out.extend_from_slice(&SCRAPE.to_be_bytes());
                 out.extend_from_slice(&transaction_id.to_be_bytes());
@@ -303,7 +313,10 @@ impl UdpResponse {
                         incomplete: u32_at(c, 8).unwrap_or(0),
                     })
                     .collect();
-                Ok(UdpResponse::Scrape { transaction_id, stats })
+                Ok(UdpResponse::Scrape {
+                    transaction_id,
+                    stats,
+                })
             }
             ERROR => Ok(UdpResponse::Error {
                 transaction_id,
@@ -316,12 +329,21 @@ impl UdpResponse {
     /// Appends the wire form to `out`; peers of the other family than `v6` are skipped.
     pub fn write(&self, out: &mut Vec<u8>, v6: bool) {
         match self {
-            UdpResponse::Connect { transaction_id, connection_id } => {
+            UdpResponse::Connect {
+                transaction_id,
+                connection_id,
+            } => {
                 out.extend_from_slice(&CONNECT.to_be_bytes());
                 out.extend_from_slice(&transaction_id.to_be_bytes());
                 out.extend_from_slice(&connection_id.to_be_bytes());
             }
-            UdpResponse::Announce { transaction_id, interval, leechers, seeders, peers } => {
+            UdpResponse::Announce {
+                transaction_id,
+                interval,
+                leechers,
+                seeders,
+                peers,
+            } => {
                 out.extend_from_slice(&ANNOUNCE.to_be_bytes());
                 out.extend_from_slice(&transaction_id.to_be_bytes());
                 out.extend_from_slice(&interval.to_be_bytes());
@@ -336,7 +358,10 @@ impl UdpResponse {
                     out.extend_from_slice(&p.port().to_be_bytes());
                 }
             }
-            UdpResponse::Scrape { transaction_id, stats } => {
+            UdpResponse::Scrape {
+                transaction_id,
+                stats,
+            } => {
                 out.extend_from_slice(&SCRAPE.to_be_bytes());
                 out.extend_from_slice(&transaction_id.to_be_bytes());
                 for s in stats {
@@ -345,7 +370,10 @@ impl UdpResponse {
                     out.extend_from_slice(&s.incomplete.to_be_bytes());
                 }
             }
-            UdpResponse::Error { transaction_id, message } => {
+            UdpResponse::Error {
+                transaction_id,
+                message,
+            } => {
                 out.extend_from_slice(&ERROR.to_be_bytes());
                 out.extend_from_slice(&transaction_id.to_be_bytes());
                 out.extend_from_slice(message.as_bytes());

@@ -21,8 +21,11 @@ async fn our_client_against_opentracker() {
     let hashes = [InfoHash([0x51; 20]), InfoHash([0x52; 20])];
     let list: String = hashes.iter().map(|h| format!("{}\n", h.to_hex())).collect();
     std::fs::write(dir.path().join("whitelist"), list).unwrap();
-    std::fs::set_permissions(dir.path().join("whitelist"), std::fs::Permissions::from_mode(0o644))
-        .unwrap();
+    std::fs::set_permissions(
+        dir.path().join("whitelist"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
     let port = bf_testkit::free_port();
     let p = port.to_string();
     let _ot = ChildGuard::spawn(
@@ -54,17 +57,29 @@ async fn our_client_against_opentracker() {
         b.left = 100;
         let r = c.announce(url, &b).await.unwrap();
         let addrs: Vec<_> = r.peers.iter().map(|p| p.addr).collect();
-        assert!(addrs.contains(&"127.0.0.1:7101".parse().unwrap()), "{url}: {addrs:?}");
+        assert!(
+            addrs.contains(&"127.0.0.1:7101".parse().unwrap()),
+            "{url}: {addrs:?}"
+        );
         // The first client sees the second one too.
         let r = c.announce(url, &a).await.unwrap();
         let addrs: Vec<_> = r.peers.iter().map(|p| p.addr).collect();
-        assert!(addrs.contains(&"127.0.0.1:7102".parse().unwrap()), "{url}: {addrs:?}");
+        assert!(
+            addrs.contains(&"127.0.0.1:7102".parse().unwrap()),
+            "{url}: {addrs:?}"
+        );
         let s = c.scrape(url, &[ih]).await.unwrap();
         assert_eq!(s.get(&ih).map(|s| s.incomplete), Some(2), "{url}");
     }
     // A torrent outside the whitelist is refused with a typed error.
     let r = c
-        .announce(&urls[0], &AnnounceRequest::new(InfoHash([0x99; 20]), PeerId([3; 20]), 7103))
+        .announce(
+            &urls[0],
+            &AnnounceRequest::new(InfoHash([0x99; 20]), PeerId([3; 20]), 7103),
+        )
         .await;
-    assert!(matches!(r, Err(bf_tracker::TrackerError::Response(_))), "{r:?}");
+    assert!(
+        matches!(r, Err(bf_tracker::TrackerError::Response(_))),
+        "{r:?}"
+    );
 }

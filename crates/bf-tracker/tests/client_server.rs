@@ -4,9 +4,16 @@
 use std::time::Duration;
 
 use bf_metainfo::{InfoHash, PeerId};
-use bf_tracker::{AnnounceRequest, ClientConfig, Event, ServerConfig, Tracker, TrackerClient, TrackerTiers};
+use bf_tracker::{
+    AnnounceRequest, ClientConfig, Event, ServerConfig, Tracker, TrackerClient, TrackerTiers,
+};
 
-async fn start() -> (String, String, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+async fn start() -> (
+    String,
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
     let port = bf_testkit::free_port();
     let cfg = ServerConfig {
         bind: "127.0.0.1".parse().unwrap(),
@@ -70,9 +77,22 @@ async fn refusals_are_typed_errors() {
     let (http, _udp, stop, h) = start().await;
     let c = client();
     let bad = format!("{http}?info_hash=short");
-    let r = c.announce(&bad, &AnnounceRequest::new(InfoHash([1; 20]), PeerId([1; 20]), 1)).await;
-    assert!(matches!(r, Err(bf_tracker::TrackerError::Response(_))), "{r:?}");
-    let r = c.announce("ftp://x/announce", &AnnounceRequest::new(InfoHash([1; 20]), PeerId([1; 20]), 1)).await;
+    let r = c
+        .announce(
+            &bad,
+            &AnnounceRequest::new(InfoHash([1; 20]), PeerId([1; 20]), 1),
+        )
+        .await;
+    assert!(
+        matches!(r, Err(bf_tracker::TrackerError::Response(_))),
+        "{r:?}"
+    );
+    let r = c
+        .announce(
+            "ftp://x/announce",
+            &AnnounceRequest::new(InfoHash([1; 20]), PeerId([1; 20]), 1),
+        )
+        .await;
     assert!(matches!(r, Err(bf_tracker::TrackerError::BadUrl(_))));
     let _ = stop.send(());
     h.await.unwrap();
@@ -86,17 +106,27 @@ async fn tiers_skip_dead_trackers_and_promote_the_working_one() {
     let dead_http = format!("http://127.0.0.1:{dead_port}/announce");
     let mut rng = rand::thread_rng();
     let mut tiers = TrackerTiers::new(
-        vec![vec![dead_udp.clone(), dead_http.clone()], vec![dead_http.clone(), udp.clone(), http.clone()]],
+        vec![
+            vec![dead_udp.clone(), dead_http.clone()],
+            vec![dead_http.clone(), udp.clone(), http.clone()],
+        ],
         &mut rng,
     );
     let c = client();
     let a = AnnounceRequest::new(InfoHash([9; 20]), PeerId([9; 20]), 7009);
     let (url, _) = tiers.announce(&c, &a).await.unwrap();
     assert!(url == udp || url == http, "{url}");
-    assert_eq!(tiers.tiers()[1][0], url, "promoted to the front of its tier");
+    assert_eq!(
+        tiers.tiers()[1][0],
+        url,
+        "promoted to the front of its tier"
+    );
     let mut dead = TrackerTiers::single(dead_udp);
     let r = dead.announce(&c, &a).await;
-    assert!(matches!(r, Err(bf_tracker::TrackerError::AllFailed(_))), "{r:?}");
+    assert!(
+        matches!(r, Err(bf_tracker::TrackerError::AllFailed(_))),
+        "{r:?}"
+    );
     let _ = stop.send(());
     h.await.unwrap();
 }

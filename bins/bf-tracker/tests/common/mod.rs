@@ -45,7 +45,11 @@ pub fn start_on(port: u16, args: &[&str]) -> Running {
         }
     });
     assert!(
-        bf_testkit::wait_until(Duration::from_secs(20), || TcpStream::connect(("127.0.0.1", port)).is_ok()),
+        bf_testkit::wait_until(Duration::from_secs(20), || TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok()),
         "bf-tracker did not start"
     );
     Running { child, port, log }
@@ -72,7 +76,11 @@ pub fn http_get(port: u16, target: &str) -> (u16, Vec<u8>) {
 pub fn try_http_get(port: u16, target: &str) -> Option<(u16, Vec<u8>)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(s, "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).ok()?;
     let split = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
@@ -86,7 +94,10 @@ pub fn scrape(port: u16, h: &InfoHash) -> ScrapeStats {
     let mut q = String::from("/scrape?info_hash=");
     bf_tracker::query::percent_encode(h.as_bytes(), &mut q);
     let (_, body) = http_get(port, &q);
-    bf_tracker::http_codec::decode_scrape(&body).unwrap().get(h).unwrap_or_default()
+    bf_tracker::http_codec::decode_scrape(&body)
+        .unwrap()
+        .get(h)
+        .unwrap_or_default()
 }
 
 /// Sends one datagram and returns the answer (or None after 2 s).
@@ -116,7 +127,10 @@ pub fn make_torrent(name: &str, content: &[u8], announce: &str) -> (Vec<u8>, Inf
     let info = Value::Dict(info);
     let hash = InfoHash::of(&bf_bencode::to_vec(&info));
     let mut top = Dict::new();
-    top.insert(&b"announce"[..], Value::owned_bytes(announce.as_bytes().to_vec()));
+    top.insert(
+        &b"announce"[..],
+        Value::owned_bytes(announce.as_bytes().to_vec()),
+    );
     top.insert(&b"info"[..], info);
     (bf_bencode::to_vec(&Value::Dict(top)), hash)
 }

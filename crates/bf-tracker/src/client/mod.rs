@@ -141,8 +141,11 @@ impl TrackerClient {
             return udp::scrape(&self.cfg, announce_url, hashes).await;
         }
         check_http(announce_url)?;
-        let url = scrape_url(announce_url).ok_or_else(|| TrackerError::BadUrl(announce_url.into()))?;
-        let q = scrape_query(&ScrapeRequest { info_hashes: hashes.to_vec() });
+        let url =
+            scrape_url(announce_url).ok_or_else(|| TrackerError::BadUrl(announce_url.into()))?;
+        let q = scrape_query(&ScrapeRequest {
+            info_hashes: hashes.to_vec(),
+        });
         let body = self.get(&join_query(&url, &q)).await?;
         Ok(http_codec::decode_scrape(&body)?)
     }
@@ -177,7 +180,10 @@ mod tests {
 
     #[test]
     fn scrape_urls_per_bep48() {
-        assert_eq!(scrape_url("http://a/announce").as_deref(), Some("http://a/scrape"));
+        assert_eq!(
+            scrape_url("http://a/announce").as_deref(),
+            Some("http://a/scrape")
+        );
         assert_eq!(
             scrape_url("http://a/x/announce.php?k=1").as_deref(),
             Some("http://a/x/scrape.php?k=1")

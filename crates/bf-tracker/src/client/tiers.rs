@@ -25,7 +25,9 @@ impl TrackerTiers {
 
     /// A single tracker.
     pub fn single(url: impl Into<String>) -> Self {
-        TrackerTiers { tiers: vec![vec![url.into()]] }
+        TrackerTiers {
+            tiers: vec![vec![url.into()]],
+        }
     }
 
     /// The current order.
@@ -87,7 +89,11 @@ mod tests {
     #[test]
     fn shuffle_keeps_tiers_and_promote_moves_to_front() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-        let tiers = vec![vec!["a".into(), "b".into(), "c".into()], vec![], vec!["d".into()]];
+        let tiers = vec![
+            vec!["a".into(), "b".into(), "c".into()],
+            vec![],
+            vec!["d".into()],
+        ];
         let mut t = TrackerTiers::new(tiers, &mut rng);
         assert_eq!(t.tiers().len(), 2);
         let mut first = t.tiers()[0].clone();

@@ -36,17 +36,28 @@ impl Session {
     async fn open(cfg: &ClientConfig, url: &str) -> Result<Session, TrackerError> {
         let target = resolve(url).await?;
         let local: SocketAddr = if target.is_ipv6() {
-            "[::]:0".parse().map_err(|_| TrackerError::BadUrl(url.into()))?
+            "[::]:0"
+                .parse()
+                .map_err(|_| TrackerError::BadUrl(url.into()))?
         } else {
-            "0.0.0.0:0".parse().map_err(|_| TrackerError::BadUrl(url.into()))?
+            "0.0.0.0:0"
+                .parse()
+                .map_err(|_| TrackerError::BadUrl(url.into()))?
         };
         let sock = UdpSocket::bind(local).await?;
         sock.connect(target).await?;
-        Ok(Session { sock, v6: target.is_ipv6(), cfg: cfg.clone(), conn: None })
+        Ok(Session {
+            sock,
+            v6: target.is_ipv6(),
+            cfg: cfg.clone(),
+            conn: None,
+        })
     }
 
     fn timeout(&self, attempt: u32) -> Duration {
-        self.cfg.udp_base_timeout.saturating_mul(1u32 << attempt.min(16))
+        self.cfg
+            .udp_base_timeout
+            .saturating_mul(1u32 << attempt.min(16))
     }
 
     /// Sends `req` and waits up to `wait` for the answer with its transaction id.
@@ -91,7 +102,16 @@ impl Session {
                 _ => {
                     let txn: u32 = rand::random();
                     let wait = self.timeout(attempt);
-                    match self.exchange(&UdpRequest::Connect { transaction_id: txn }, txn, wait).await? {
+                    match self
+                        .exchange(
+                            &UdpRequest::Connect {
+                                transaction_id: txn,
+                            },
+                            txn,
+                            wait,
+                        )
+                        .await?
+                    {
                         Some(UdpResponse::Connect { connection_id, .. }) => {
                             self.conn = Some((connection_id, Instant::now()));
                             connection_id
@@ -108,7 +128,10 @@ impl Session {
                 }
             };
             let txn: u32 = rand::random();
-            match self.exchange(&make(conn, txn), txn, self.timeout(attempt)).await? {
+            match self
+                .exchange(&make(conn, txn), txn, self.timeout(attempt))
+                .await?
+            {
                 Some(r) => return Ok(r),
                 None => {
                     attempt += 1;
@@ -150,12 +173,24 @@ pub(super) async fn announce(
         })
         .await?;
     match resp {
-        UdpResponse::Announce { interval, leechers, seeders, peers, .. } => Ok(AnnounceResponse {
+        UdpResponse::Announce {
+            interval,
+            leechers,
+            seeders,
+            peers,
+            ..
+        } => Ok(AnnounceResponse {
             interval,
             min_interval: None,
             complete: seeders,
             incomplete: leechers,
-            peers: peers.into_iter().map(|addr| PeerAddr { addr, peer_id: None }).collect(),
+            peers: peers
+                .into_iter()
+                .map(|addr| PeerAddr {
+                    addr,
+                    peer_id: None,
+                })
+                .collect(),
             warning: None,
         }),
         UdpResponse::Error { message, .. } => Err(TrackerError::Refused(message)),
@@ -180,9 +215,9 @@ pub(super) async fn scrape(
         })
         .await?;
     match resp {
-        UdpResponse::Scrape { stats, .. } => {
-            Ok(ScrapeResponse { files: hashes.iter().copied().zip(stats).collect() })
-        }
+        UdpResponse::Scrape { stats, .. } => Ok(ScrapeResponse {
+            files: hashes.iter().copied().zip(stats).collect(),
+        }),
         UdpResponse::Error { message, .. } => Err(TrackerError::Refused(message)),
         _ => Err(TrackerError::Unexpected),
     }

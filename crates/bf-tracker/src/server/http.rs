@@ -29,7 +29,8 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
 
 fn bencoded(body: Vec<u8>) -> Response {
     let mut r = Response::new(Body::from(body));
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     r
 }
 
@@ -56,7 +57,13 @@ async fn announce(
         min_interval: Some(st.cfg.min_interval),
         complete: stats.complete,
         incomplete: stats.incomplete,
-        peers: peers.into_iter().map(|addr| PeerAddr { addr, peer_id: None }).collect(),
+        peers: peers
+            .into_iter()
+            .map(|addr| PeerAddr {
+                addr,
+                peer_id: None,
+            })
+            .collect(),
         warning: None,
     };
     bencoded(encode_announce(&resp, parsed.compact, !parsed.no_peer_id))
@@ -76,8 +83,10 @@ async fn scrape(State(st): State<Arc<Shared>>, req: Request) -> Response {
 async fn index_page(State(st): State<Arc<Shared>>) -> Response {
     let html = index::render(&st);
     let mut r = Response::new(Body::from(html));
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     r
 }
 
@@ -94,7 +103,9 @@ async fn web_log(State(st): State<Arc<Shared>>, req: Request, next: Next) -> Res
     let ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip().to_canonical());
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| {
+            c.0.ip().to_canonical()
+        });
     let request = format!("{} {} {:?}", req.method(), req.uri(), req.version());
     let resp = next.run(req).await;
     let bytes = resp
@@ -102,8 +113,18 @@ async fn web_log(State(st): State<Arc<Shared>>, req: Request, next: Next) -> Res
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
-        .or_else(|| axum::body::HttpBody::size_hint(resp.body()).exact().map(|n| n as usize))
+        .or_else(|| {
+            axum::body::HttpBody::size_hint(resp.body())
+                .exact()
+                .map(|n| n as usize)
+        })
         .unwrap_or(0);
-    log.log(LogEntry { ip, time: unix_now(), request, status: resp.status().as_u16(), bytes });
+    log.log(LogEntry {
+        ip,
+        time: unix_now(),
+        request,
+        status: resp.status().as_u16(),
+        bytes,
+    });
     resp
 }

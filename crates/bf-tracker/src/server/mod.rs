@@ -103,7 +103,9 @@ pub enum ServerError {
 }
 
 pub(crate) fn unix_now() -> u64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// State shared by the HTTP and UDP front ends.
@@ -128,7 +130,10 @@ impl Shared {
     }
 
     fn allowed(&self) -> Option<Arc<HashMap<InfoHash, TorrentInfo>>> {
-        self.allowed.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.allowed
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn is_allowed(&self, h: &InfoHash) -> bool {
@@ -162,11 +167,17 @@ impl Shared {
             numwant: req.numwant,
         };
         let mut rng = rand::thread_rng();
-        Ok(self.shard(&req.info_hash).announce(&a, unix_now(), &mut rng, peers).stats)
+        Ok(self
+            .shard(&req.info_hash)
+            .announce(&a, unix_now(), &mut rng, peers)
+            .stats)
     }
 
     /// Counters for the named torrents (allowed ones only), or all when `hashes` is empty.
-    pub(crate) fn scrape(&self, hashes: &[InfoHash]) -> Result<Vec<(InfoHash, ScrapeStats)>, Refusal> {
+    pub(crate) fn scrape(
+        &self,
+        hashes: &[InfoHash],
+    ) -> Result<Vec<(InfoHash, ScrapeStats)>, Refusal> {
         if hashes.is_empty() {
             if !self.cfg.full_scrape {
                 return Err("full scrape disabled");
@@ -205,7 +216,9 @@ impl Shared {
     }
 
     fn save(&self) -> Result<(), ServerError> {
-        let Some(path) = &self.cfg.dfile else { return Ok(()) };
+        let Some(path) = &self.cfg.dfile else {
+            return Ok(());
+        };
         let snap = self.snapshot();
         let bytes = dfile::encode(snap.iter().map(|(h, r)| (*h, r)));
         dfile::save_atomic(path, &bytes)?;
@@ -224,7 +237,9 @@ impl Shared {
     fn install_allowed(&self, dir: &AllowedDir) {
         let map = Arc::new(dir.torrents().clone());
         for s in self.shards.iter() {
-            s.lock().unwrap_or_else(|e| e.into_inner()).retain_torrents(|h| map.contains_key(h));
+            s.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain_torrents(|h| map.contains_key(h));
         }
         *self.allowed.write().unwrap_or_else(|e| e.into_inner()) = Some(map);
     }
@@ -257,16 +272,24 @@ impl Tracker {
             .map_err(|source| ServerError::Bind { addr, source })?;
         let udp = if cfg.udp {
             let uaddr = SocketAddr::new(cfg.bind, http.local_addr()?.port());
-            let s = tokio::net::UdpSocket::bind(uaddr)
-                .await
-                .map_err(|source| ServerError::Bind { addr: uaddr, source })?;
+            let s =
+                tokio::net::UdpSocket::bind(uaddr)
+                    .await
+                    .map_err(|source| ServerError::Bind {
+                        addr: uaddr,
+                        source,
+                    })?;
             Some(Arc::new(s))
         } else {
             None
         };
         let mut shards = Vec::with_capacity(SHARDS);
         shards.resize_with(SHARDS, || Mutex::new(SwarmStore::new(cfg.store)));
-        let log = if cfg.log_requests { Some(LogSink::stdout()?) } else { None };
+        let log = if cfg.log_requests {
+            Some(LogSink::stdout()?)
+        } else {
+            None
+        };
         let shared = Shared {
             shards: shards.into_boxed_slice(),
             allowed: RwLock::new(None),
@@ -300,14 +323,20 @@ impl Tracker {
         let mut allowed_dir = None;
         if let Some(dir) = &cfg.allowed_dir {
             let mut a = AllowedDir::new(dir);
-            let n = a
-                .rescan()
-                .map_err(|source| ServerError::AllowedDir { dir: dir.clone(), source })?;
+            let n = a.rescan().map_err(|source| ServerError::AllowedDir {
+                dir: dir.clone(),
+                source,
+            })?;
             tracing::info!("{n} torrents allowed from {}", dir.display());
             shared.install_allowed(&a);
             allowed_dir = Some(a);
         }
-        Ok(Tracker { shared: Arc::new(shared), http, udp, allowed_dir })
+        Ok(Tracker {
+            shared: Arc::new(shared),
+            http,
+            udp,
+            allowed_dir,
+        })
     }
 
     /// The HTTP listening address.
@@ -321,8 +350,16 @@ impl Tracker {
     }
 
     /// Serves until `shutdown` completes, then saves the state file.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
-        let Tracker { shared, http, udp, allowed_dir } = self;
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let Tracker {
+            shared,
+            http,
+            udp,
+            allowed_dir,
+        } = self;
         let mut tasks = tokio::task::JoinSet::new();
         if let Some(sock) = udp {
             for _ in 0..shared.cfg.udp_workers.max(1) {
@@ -337,9 +374,12 @@ impl Tracker {
             tasks.spawn(rescan_loop(shared.clone(), dir));
         }
         let app = http::router(shared.clone());
-        let served = axum::serve(http, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = axum::serve(
+            http,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         tasks.shutdown().await;
         let saved = {
             let s = shared.clone();

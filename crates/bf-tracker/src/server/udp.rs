@@ -99,7 +99,11 @@ pub(crate) fn handle(
                 },
             }
         }
-        UdpRequest::Scrape { connection_id, transaction_id, info_hashes } => {
+        UdpRequest::Scrape {
+            connection_id,
+            transaction_id,
+            info_hashes,
+        } => {
             if !shared.conn_key.check(connection_id, &src, now) {
                 return expired(transaction_id);
             }
@@ -114,7 +118,10 @@ pub(crate) fn handle(
                     }
                 })
                 .collect();
-            UdpResponse::Scrape { transaction_id, stats }
+            UdpResponse::Scrape {
+                transaction_id,
+                stats,
+            }
         }
     }
 }
