@@ -68,10 +68,10 @@ pub(super) fn render(st: &Shared) -> String {
         if i >= MAX_ROWS {
             continue;
         }
-        let _ = write!(
+        let _ = writeln!(
             body,
             "<tr><td><code>{}</code></td><td>{}</td><td class=n>{}</td><td class=n>{}</td>\
-             <td class=n>{}</td><td class=n>{}</td></tr>\n",
+             <td class=n>{}</td><td class=n>{}</td></tr>",
             h.to_hex(),
             info.map_or_else(|| "<i>unknown</i>".to_string(), |i| escape(&i.name)),
             s.complete,
