@@ -234,6 +234,19 @@ impl<S: Clone + Eq + std::hash::Hash> PieceDecoder<S> {
         )
     }
 
+    /// The K blocks of the piece, zero-copy, when all source symbols are held (`None`
+    /// otherwise): a caller can hash them in order and write them out without assembling the
+    /// piece (the last block is truncated to its real length).
+    pub fn source_blocks(&self) -> Option<Vec<Bytes>> {
+        (0..self.layout.source_symbols())
+            .map(|esi| {
+                let r = self.layout.block_range(esi)?;
+                let e = self.source.get(esi as usize)?.as_ref()?;
+                Some(e.data.slice(..r.len()))
+            })
+            .collect()
+    }
+
     pub(crate) fn concatenate_all(&self) -> Option<Bytes> {
         solve::concatenate(&self.layout, |esi| {
             self.source
@@ -274,6 +287,8 @@ mod tests {
             d.add_block(1, 7, r.start as u32, piece.slice(r)).unwrap();
         }
         assert_eq!(d.try_decode().unwrap(), piece);
+        let blocks = d.source_blocks().unwrap();
+        assert_eq!(blocks.concat(), piece.to_vec());
         assert_eq!(d.solves(), 0);
         assert_eq!(d.esis_from(&1), vec![0, 1, 2, 3]);
         assert_eq!(d.sender_of(2), Some(&1));

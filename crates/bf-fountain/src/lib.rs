@@ -70,7 +70,10 @@ pub use layout::{
     PieceLayout, ESI_LIMIT, MAX_PIECE_LEN, MAX_SOURCE_SYMBOLS, REPAIR_HEADROOM, SYMBOL_ALIGNMENT,
     SYMBOL_SIZE,
 };
-pub use verify::{sha1_matches, Verdict, MAX_LEAVE_ONE_OUT};
+pub use verify::{sha1_digest, sha1_matches, Verdict, MAX_LEAVE_ONE_OUT};
+
+/// Re-exported: symbols and pieces are [`bytes::Bytes`].
+pub use bytes::Bytes;
 
 /// Name of the extension in the BEP 10 `m` dictionary and of its handshake key.
 pub const EXTENSION_NAME: &str = "bf_raptorq";

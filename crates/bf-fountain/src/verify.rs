@@ -42,6 +42,11 @@ pub fn sha1_matches(data: &[u8], expected: &[u8; 20]) -> bool {
     Sha1::digest(data).as_slice() == expected
 }
 
+/// SHA-1 of `data` (the v1 piece hash).
+pub fn sha1_digest(data: &[u8]) -> [u8; 20] {
+    Sha1::digest(data).into()
+}
+
 impl<S: Clone + Eq + Hash> PieceDecoder<S> {
     /// Decodes if possible, verifies against `expected` (the piece's SHA-1 from the torrent),
     /// and names polluters.
