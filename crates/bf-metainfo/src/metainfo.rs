@@ -128,11 +128,13 @@ impl Metainfo {
             None => None,
             Some(v) => Some(int_of(v, "creation date")?),
         };
-        let extra = top
+        let mut extra: Vec<_> = top
             .iter()
             .filter(|(k, _)| !KNOWN_TOP_KEYS.contains(k))
             .map(|(k, v)| (k.to_vec(), v.clone().into_owned()))
             .collect();
+        // In encoding order, so that a torrent equals its own re-encoding.
+        extra.sort_by(|a, b| a.0.cmp(&b.0));
 
         Ok(Metainfo {
             info_hash: InfoHash::of(&info_bytes),
