@@ -86,6 +86,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+/// The `bytes` crate this API is written against (`Bytes`, `BytesMut`).
+pub use bytes;
+
 pub mod bitfield;
 pub mod connection;
 pub mod decoder;
