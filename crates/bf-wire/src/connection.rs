@@ -40,16 +40,13 @@ pub struct ConnectionConfig {
     pub extensions: LocalExtensions,
     /// Size limits for incoming messages.
     pub limits: Limits,
-    /// Most block requests we keep outstanding to the peer.
+    /// Most requests we keep outstanding to the peer, blocks and symbols counted alike
+    /// (further bounded by the `reqq` the peer announces).
     pub max_outgoing_requests: usize,
-    /// Most block requests from the peer we queue (advertise it as `reqq`); beyond it
-    /// requests are rejected (fast extension) or dropped.
+    /// Most requests from the peer we queue, blocks and symbols counted alike (advertise it
+    /// as `reqq`): beyond it block requests are rejected (fast extension) or dropped, and
+    /// symbol ranges rejected.
     pub max_incoming_requests: usize,
-    /// Most symbols we keep requested from the peer.
-    pub max_outgoing_symbols: u64,
-    /// Most symbols the peer may have requested from us at once; beyond it ranges are
-    /// rejected.
-    pub max_incoming_symbols: u64,
     /// How many cancelled requests (and pieces of cancelled symbol requests) are remembered,
     /// so that their answers, already on the wire, are not mistaken for abuse.
     pub recent_cancel_memory: usize,
@@ -67,8 +64,6 @@ impl Default for ConnectionConfig {
             limits: Limits::default(),
             max_outgoing_requests: 2048,
             max_incoming_requests: 512,
-            max_outgoing_symbols: 8192,
-            max_incoming_symbols: 4096,
             recent_cancel_memory: 4096,
             max_allowed_fast: 64,
             keepalive_interval: Duration::from_secs(90),
@@ -641,13 +636,18 @@ impl Connection {
         let choked = self.am_choking && !(self.fast && self.allowed_fast_out.contains(&r.piece));
         if r.length > self.config.limits.max_block_len
             || choked
-            || self.peer_requests.len() >= self.config.max_incoming_requests
+            || self.incoming_queued() >= self.config.max_incoming_requests as u64
         {
             self.refuse(r);
         } else if self.peer_requests.insert(r) {
             self.events.push_back(Event::Request(r));
         }
         Ok(())
+    }
+
+    /// Requests of the peer's that we hold, blocks and symbols alike (they share `reqq`).
+    fn incoming_queued(&self) -> u64 {
+        self.peer_requests.len() as u64 + self.peer_symbols.total()
     }
 
     /// A request we will not serve: rejected with the fast extension, ignored without.
@@ -722,32 +722,16 @@ impl Connection {
     }
 
     fn on_fountain(&mut self, msg: FountainMessage, now: Instant) -> Result<(), ProtocolError> {
-        match msg {
-            FountainMessage::SymbolRequest(r) => {
-                let Some(shape) = self.shape else {
-                    self.send(self.fountain_msg(FountainMessage::SymbolReject(r)));
-                    return Ok(());
-                };
-                if r.piece >= shape.piece_count() {
-                    return Err(ProtocolError::PieceOutOfRange {
-                        piece: r.piece,
-                        piece_count: shape.piece_count(),
-                    });
-                }
-                if !r.is_valid() {
-                    return Err(ProtocolError::Decode(crate::error::DecodeError::ZeroCount));
-                }
-                let choked =
-                    self.am_choking && !(self.fast && self.allowed_fast_out.contains(&r.piece));
-                let over = self.peer_symbols.total() + u64::from(r.count)
-                    > self.config.max_incoming_symbols;
-                if choked || over {
-                    self.send(self.fountain_msg(FountainMessage::SymbolReject(r)));
-                } else {
-                    self.peer_symbols.insert(r, now);
-                    self.events.push_back(Event::SymbolRequest(r));
-                }
+        if let (Some(shape), Some(piece)) = (self.shape, msg.piece()) {
+            if piece >= shape.piece_count() {
+                return Err(ProtocolError::PieceOutOfRange {
+                    piece,
+                    piece_count: shape.piece_count(),
+                });
             }
+        }
+        match msg {
+            FountainMessage::SymbolRequest(r) => self.on_symbol_request(r, now)?,
             FountainMessage::Symbol { piece, esi, data } => {
                 if self.our_symbols.take_one(piece, esi) {
                     self.events.push_back(Event::Symbol { piece, esi, data });
@@ -771,8 +755,68 @@ impl Connection {
                 self.events
                     .extend(removed.into_iter().map(Event::SymbolsRejected));
             }
+            // The extension says to ignore types it does not define (room for later ones).
+            FountainMessage::Unknown { .. } => {}
         }
         Ok(())
+    }
+
+    fn on_symbol_request(&mut self, r: SymbolRange, now: Instant) -> Result<(), ProtocolError> {
+        if !r.is_valid() {
+            return Err(ProtocolError::Decode(crate::error::DecodeError::ZeroCount));
+        }
+        let reject = |this: &mut Self| {
+            let m = this.fountain_msg(FountainMessage::SymbolReject(r));
+            this.send(m);
+        };
+        // Before the metadata we have no piece; past the cap nothing is served (the
+        // requester broke the spec, but a reject is enough).
+        let Some(cap) = self.esi_cap(r.piece) else {
+            reject(self);
+            return Ok(());
+        };
+        if r.end() > u64::from(cap)
+            || self.incoming_queued() + u64::from(r.count)
+                > self.config.max_incoming_requests as u64
+        {
+            reject(self);
+        } else if self.am_choking && !(self.fast && self.allowed_fast_out.contains(&r.piece)) {
+            // As for REQUEST: rejected with the fast extension, dropped silently without.
+            if self.fast {
+                reject(self);
+            }
+        } else {
+            self.peer_symbols.insert(r, now);
+            self.events.push_back(Event::SymbolRequest(r));
+        }
+        Ok(())
+    }
+
+    /// The ESI cap of a piece (2K + 64, K = its number of source symbols), once the shape is
+    /// known: valid ESIs are below it.
+    pub fn esi_cap(&self, piece: u32) -> Option<u32> {
+        let len = self.shape?.piece_len(piece)?;
+        let t = self.config.extensions.fountain.symbol_size.max(1);
+        let k = len.div_ceil(t);
+        Some(
+            k.saturating_mul(2)
+                .saturating_add(64)
+                .min(crate::fountain::ESI_LIMIT),
+        )
+    }
+
+    /// How many more requests (blocks, or symbols, alike) may be sent now: the configured
+    /// bound, or the peer's `reqq` if lower, minus what is outstanding.
+    pub fn request_capacity(&self) -> usize {
+        let reqq = self
+            .peer_ext
+            .as_ref()
+            .and_then(|p| p.reqq)
+            .filter(|&q| q > 0)
+            .map_or(usize::MAX, |q| q as usize);
+        let limit = self.config.max_outgoing_requests.min(reqq) as u64;
+        let outstanding = self.our_requests.len() as u64 + self.our_symbols.total();
+        limit.saturating_sub(outstanding) as usize
     }
 
     // ----- output -----
@@ -848,9 +892,9 @@ impl Connection {
         Ok(())
     }
 
-    /// Choke the peer. Without the fast extension its requests are dropped; with it each is
-    /// rejected, except those for allowed-fast pieces. Pending symbol ranges get a
-    /// SYMBOL_REJECT either way.
+    /// Choke the peer. Without the fast extension its block and symbol requests are dropped
+    /// silently; with it each is rejected (REJECT, SYMBOL_REJECT), except those for
+    /// allowed-fast pieces.
     pub fn choke(&mut self) {
         if self.am_choking {
             return;
@@ -870,8 +914,10 @@ impl Connection {
         }
         let allowed = self.allowed_fast_out.clone();
         for r in self.peer_symbols.remove_where(|p| !keep(&p, &allowed)) {
-            let m = self.fountain_msg(FountainMessage::SymbolReject(r));
-            self.send(m);
+            if fast {
+                let m = self.fountain_msg(FountainMessage::SymbolReject(r));
+                self.send(m);
+            }
         }
     }
 
@@ -927,7 +973,7 @@ impl Connection {
         if self.our_requests.contains_key(&r) {
             return Err(SendError::AlreadyRequested);
         }
-        if self.our_requests.len() >= self.config.max_outgoing_requests {
+        if self.request_capacity() == 0 {
             return Err(SendError::TooManyRequests);
         }
         self.our_requests.insert(r, now);
@@ -1088,7 +1134,13 @@ impl Connection {
         if self.our_symbols.overlaps(&r) {
             return Err(SendError::AlreadyRequested);
         }
-        if self.our_symbols.total() + u64::from(r.count) > self.config.max_outgoing_symbols {
+        if self
+            .esi_cap(r.piece)
+            .is_none_or(|cap| r.end() > u64::from(cap))
+        {
+            return Err(SendError::InvalidRequest);
+        }
+        if self.request_capacity() < r.count as usize {
             return Err(SendError::TooManyRequests);
         }
         self.our_symbols.insert(r, now);

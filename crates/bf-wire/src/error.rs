@@ -69,9 +69,6 @@ pub enum DecodeError {
     /// A ut_metadata data message carrying more than 16 KiB.
     #[error("ut_metadata: {0} bytes of data, at most 16384 allowed")]
     MetadataTooLong(usize),
-    /// A bf_raptorq message type that version 1 does not define.
-    #[error("bf_raptorq: unknown message type {0}")]
-    FountainType(u8),
     /// A bf_raptorq message whose payload length is wrong for its type.
     #[error("bf_raptorq: message type {kind} with payload of {len} bytes")]
     FountainLength {

@@ -9,6 +9,8 @@
 //! | 0x01 | SYMBOL         | piece, esi, then exactly T bytes       |
 //! | 0x02 | SYMBOL_CANCEL  | piece                                  |
 //! | 0x03 | SYMBOL_REJECT  | piece, first_esi, count                |
+//!
+//! Other types are decoded as [`FountainMessage::Unknown`], which receivers ignore.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -92,6 +94,13 @@ pub enum FountainMessage {
     },
     /// The range will not be served.
     SymbolReject(SymbolRange),
+    /// A type version 1 does not define; receivers ignore it.
+    Unknown {
+        /// The type byte (0x04 or above).
+        kind: u8,
+        /// Everything after the type byte.
+        payload: Bytes,
+    },
 }
 
 impl FountainMessage {
@@ -102,6 +111,18 @@ impl FountainMessage {
             FountainMessage::Symbol { .. } => kind::SYMBOL,
             FountainMessage::SymbolCancel { .. } => kind::SYMBOL_CANCEL,
             FountainMessage::SymbolReject(_) => kind::SYMBOL_REJECT,
+            FountainMessage::Unknown { kind, .. } => *kind,
+        }
+    }
+
+    /// The piece the message is about (`None` for an unknown type).
+    pub fn piece(&self) -> Option<u32> {
+        match self {
+            FountainMessage::SymbolRequest(r) | FountainMessage::SymbolReject(r) => Some(r.piece),
+            FountainMessage::Symbol { piece, .. } | FountainMessage::SymbolCancel { piece } => {
+                Some(*piece)
+            }
+            FountainMessage::Unknown { .. } => None,
         }
     }
 
@@ -121,7 +142,12 @@ impl FountainMessage {
             kind::SYMBOL_REQUEST | kind::SYMBOL_REJECT => 12,
             kind::SYMBOL => 8 + symbol_size as usize,
             kind::SYMBOL_CANCEL => 4,
-            other => return Err(DecodeError::FountainType(other)),
+            other => {
+                return Ok(FountainMessage::Unknown {
+                    kind: other,
+                    payload,
+                })
+            }
         };
         if len != expected {
             return Err(DecodeError::FountainLength { kind, len });
@@ -168,6 +194,7 @@ impl FountainMessage {
                 buf.put_slice(data);
             }
             FountainMessage::SymbolCancel { piece } => buf.put_u32(*piece),
+            FountainMessage::Unknown { payload, .. } => buf.put_slice(payload),
         }
     }
 }
@@ -222,8 +249,11 @@ mod tests {
             Err(DecodeError::EsiOutOfRange(u64::from(ESI_LIMIT)))
         );
         assert_eq!(
-            FountainMessage::decode(Bytes::from_static(&[7]), 4),
-            Err(DecodeError::FountainType(7))
+            FountainMessage::decode(Bytes::from_static(&[7, 1, 2]), 4),
+            Ok(FountainMessage::Unknown {
+                kind: 7,
+                payload: Bytes::from_static(&[1, 2])
+            })
         );
         assert_eq!(
             FountainMessage::decode(Bytes::new(), 4),

@@ -121,6 +121,8 @@ fn fountain_message() -> impl Strategy<Value = FountainMessage> {
         ),
         small_or_any().prop_map(|piece| FountainMessage::SymbolCancel { piece }),
         symbol_range().prop_map(FountainMessage::SymbolReject),
+        (4u8..=255, bytes(T as usize + 8))
+            .prop_map(|(kind, payload)| FountainMessage::Unknown { kind, payload }),
     ]
 }
 

@@ -763,3 +763,100 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn fountain_limits_of_the_spec() {
+    let now = Instant::now();
+    let fountain = |message| Message::Extended(Extended::Fountain { id: 2, message });
+    for fast in [true, false] {
+        let mut p = Pair::new(fast, None);
+        p.b.unchoke();
+        p.pump().unwrap();
+        // Piece 0 has K = 4 source symbols: the cap is 2K + 64 = 72; the last piece K = 1.
+        assert_eq!(p.a.esi_cap(0), Some(72));
+        assert_eq!(p.a.esi_cap(4), Some(66));
+        assert_eq!(p.a.esi_cap(5), None);
+        assert_eq!(
+            p.a.request_symbols(SymbolRange::new(0, 70, 3), now),
+            Err(SendError::InvalidRequest)
+        );
+        p.a.request_symbols(SymbolRange::new(0, 60, 12), now)
+            .unwrap();
+        p.pump().unwrap();
+        // A peer asking past the cap gets a reject, whatever the fast extension says.
+        let past_cap = SymbolRange::new(4, 60, 10);
+        p.a.handle(fountain(FountainMessage::SymbolRequest(past_cap)), now)
+            .unwrap();
+        assert_eq!(
+            sent(&mut p.a).last(),
+            Some(&Message::Extended(Extended::Fountain {
+                id: 6,
+                message: FountainMessage::SymbolReject(past_cap)
+            }))
+        );
+        // Unknown types are ignored; a piece index out of range is a violation.
+        p.a.handle(
+            fountain(FountainMessage::Unknown {
+                kind: 9,
+                payload: Bytes::new(),
+            }),
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            p.a.handle(fountain(FountainMessage::SymbolCancel { piece: 5 }), now),
+            Err(ProtocolError::PieceOutOfRange {
+                piece: 5,
+                piece_count: 5
+            })
+        );
+
+        // Choking: SYMBOL_REJECT with the fast extension, silence without (as for REQUEST).
+        assert_eq!(p.b.peer_symbol_requests().count(), 1);
+        p.b.choke();
+        let expected = if fast {
+            vec![
+                Message::Choke,
+                Message::Extended(Extended::Fountain {
+                    id: 2,
+                    message: FountainMessage::SymbolReject(SymbolRange::new(0, 60, 12)),
+                }),
+            ]
+        } else {
+            vec![Message::Choke]
+        };
+        assert_eq!(sent(&mut p.b), expected);
+    }
+}
+
+#[test]
+fn request_capacity_follows_the_peers_reqq() {
+    let mut c = conn(true);
+    assert_eq!(
+        c.request_capacity(),
+        ConnectionConfig::default().max_outgoing_requests
+    );
+    let mut hs = ExtendedHandshake {
+        reqq: Some(2),
+        ..ExtendedHandshake::default()
+    };
+    hs.extensions.insert(BF_RAPTORQ.as_bytes().to_vec(), 9);
+    hs.fountain = Some(FountainParams::V1);
+    feed(&mut c, Message::Extended(Extended::Handshake(Box::new(hs)))).unwrap();
+    c.send_extended_handshake(ExtendedHandshake::default())
+        .unwrap();
+    feed(&mut c, Message::Unchoke).unwrap();
+    c.request(BlockRequest::new(0, 0, 16384), Instant::now())
+        .unwrap();
+    assert_eq!(c.request_capacity(), 1);
+    assert_eq!(
+        c.request_symbols(SymbolRange::new(1, 0, 2), Instant::now()),
+        Err(SendError::TooManyRequests)
+    );
+    c.request_symbols(SymbolRange::new(1, 0, 1), Instant::now())
+        .unwrap();
+    assert_eq!(
+        c.request(BlockRequest::new(0, 16384, 16384), Instant::now()),
+        Err(SendError::TooManyRequests)
+    );
+}
