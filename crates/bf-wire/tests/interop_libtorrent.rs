@@ -4,46 +4,22 @@
 //! see a protocol violation.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use bf_bencode::{Dict, Value};
-use bf_metainfo::{InfoHash, PeerId};
+use bf_bencode::Value;
+use bf_metainfo::InfoHash;
 use bf_testkit::{free_port, require_libtorrent, temp_dir, ChildGuard, SYSTEM_PYTHON};
 use bf_wire::extended::UT_METADATA;
-use bf_wire::{
-    Bitfield, Block, BlockRequest, Connection, ConnectionConfig, Decoder, Event, ExtendedHandshake,
-    Handshake, Limits, LocalExtensions, TorrentShape,
-};
+use bf_wire::{Bitfield, Block, Connection, Event, ExtendedHandshake, TorrentShape};
 use bytes::{Bytes, BytesMut};
-
-const PIECE_LEN: u32 = 32768;
-const FILE_LEN: usize = 3 * PIECE_LEN as usize - 1234;
-
-/// Writes `data.bin` (deterministic content) and `t.torrent` into `dir`: (file bytes, info-hash).
-fn make_torrent(dir: &Path) -> (Vec<u8>, InfoHash) {
-    let data: Vec<u8> = (0..FILE_LEN).map(|i| (i * 7 % 251) as u8).collect();
-    std::fs::write(dir.join("data.bin"), &data).unwrap();
-    let pieces: Vec<u8> = data
-        .chunks(PIECE_LEN as usize)
-        .flat_map(|c| InfoHash::of(c).0)
-        .collect();
-    let mut info = Dict::new();
-    info.insert(&b"length"[..], FILE_LEN as i64);
-    info.insert(&b"name"[..], "data.bin");
-    info.insert(&b"piece length"[..], i64::from(PIECE_LEN));
-    info.insert(&b"pieces"[..], Value::bytes(&pieces));
-    let info_bytes = Value::Dict(info.clone()).to_bytes();
-    let mut top = Dict::new();
-    top.insert(&b"announce"[..], "http://127.0.0.1:1/announce");
-    top.insert(&b"info"[..], info);
-    std::fs::write(dir.join("t.torrent"), Value::Dict(top).to_bytes()).unwrap();
-    (data, InfoHash::of(&info_bytes))
-}
+use common::*;
 
 /// libtorrent in a child process; its stdout lines arrive on a channel.
 struct Libtorrent {
@@ -117,82 +93,6 @@ else:
         match self.lines.recv_timeout(timeout) {
             Ok(line) => assert_eq!(line, what, "libtorrent said something else"),
             Err(e) => panic!("libtorrent did not say {what}: {e}"),
-        }
-    }
-}
-
-fn config() -> ConnectionConfig {
-    ConnectionConfig {
-        extensions: LocalExtensions::default(),
-        ..ConnectionConfig::default()
-    }
-}
-
-fn our_handshake(info_hash: InfoHash) -> Handshake {
-    Handshake::new(info_hash, PeerId::azureus_style(b"BF", b"0100", &[7; 12]))
-}
-
-/// Reads the peer's handshake, leaving whatever follows it in `buf`.
-fn read_handshake(stream: &mut TcpStream, buf: &mut BytesMut, deadline: Instant) -> Handshake {
-    let mut decoder = Decoder::new(Limits::default(), LocalExtensions::default());
-    loop {
-        if let Some(hs) = decoder.decode_handshake(buf).unwrap() {
-            return hs;
-        }
-        read_some(stream, buf, deadline);
-    }
-}
-
-fn read_some(stream: &mut TcpStream, buf: &mut BytesMut, deadline: Instant) {
-    assert!(Instant::now() < deadline, "timed out");
-    let mut tmp = [0u8; 65536];
-    match stream.read(&mut tmp) {
-        Ok(0) => panic!("the peer closed the connection"),
-        Ok(n) => buf.extend_from_slice(&tmp[..n]),
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-            ) => {}
-        Err(e) => panic!("read failed: {e}"),
-    }
-}
-
-/// Runs the connection until `on_event` says it is done.
-fn drive(
-    stream: &mut TcpStream,
-    conn: &mut Connection,
-    buf: &mut BytesMut,
-    deadline: Instant,
-    mut on_event: impl FnMut(&mut Connection, Event) -> bool,
-) {
-    loop {
-        let now = Instant::now();
-        conn.receive(buf, now).unwrap();
-        while let Some(ev) = conn.poll_event() {
-            if on_event(conn, ev) {
-                flush(stream, conn);
-                return;
-            }
-        }
-        flush(stream, conn);
-        read_some(stream, buf, deadline);
-    }
-}
-
-fn flush(stream: &mut TcpStream, conn: &mut Connection) {
-    let mut out = BytesMut::new();
-    conn.encode_pending(&mut out, Instant::now());
-    stream.write_all(&out).unwrap();
-}
-
-/// Sends as many of `wanted` as the peer lets us (it may still choke us).
-fn request_all(c: &mut Connection, wanted: &mut Vec<BlockRequest>) {
-    while let Some(r) = wanted.pop() {
-        if let Err(e) = c.request(r, Instant::now()) {
-            wanted.push(r);
-            assert_eq!(e, bf_wire::SendError::Choked);
-            break;
         }
     }
 }
@@ -272,13 +172,7 @@ fn download_blocks_and_metadata_from_libtorrent() {
     assert!((0..shape.piece_count()).all(|p| conn.peer_has(p)));
 
     // Every block of every piece, compared with the file.
-    let mut wanted: Vec<BlockRequest> = (0..shape.piece_count())
-        .flat_map(|p| {
-            let len = shape.piece_len(p).unwrap();
-            (0..len.div_ceil(16384))
-                .map(move |b| BlockRequest::new(p, b * 16384, (len - b * 16384).min(16384)))
-        })
-        .collect();
+    let mut wanted = all_blocks(&shape);
     let total = wanted.len();
     let mut got = 0;
     conn.interested();
