@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Turns criterion's estimates for `cargo bench -p bf-fountain --bench codec` into the
+markdown tables of docs/performance.md (medians; ratios against memcpy and SHA-1 of the
+same bytes, measured in the same run)."""
+import json
+import os
+import sys
+
+ROOT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+    os.path.dirname(__file__), "..", "..", "..", "target", "criterion")
+MIB = 1024 * 1024
+SIZES = [("256KiB", 256 * 1024), ("1MiB", MIB), ("4MiB", 4 * MIB)]
+ROWS = [
+    ("memcpy", "memcpy (warm buffer)"),
+    ("memcpy_alloc", "memcpy into a new buffer"),
+    ("sha1", "SHA-1"),
+    ("encoder_prepare", "encoder preparation (cached plan)"),
+    ("encoder_prepare_cold_plan", "encoder preparation (plan generated)"),
+    ("decode_all_source", "decode, all source (concatenate)"),
+    ("decode_all_source_zero_copy", "decode, all source (zero-copy blocks)"),
+    ("decode_10pct_repair", "decode, 10% repair (+1 spare)"),
+    ("decode_all_repair", "decode, all repair (K+1)"),
+]
+
+
+def median_ns(group, bench):
+    path = os.path.join(ROOT, group, bench, "new", "estimates.json")
+    if not os.path.exists(path):
+        return None
+    return json.load(open(path))["median"]["point_estimate"]
+
+
+print("| operation | " + " | ".join(f"{l}: MiB/s (×memcpy, ×SHA-1)" for l, _ in SIZES) + " |")
+print("|---|" + "---:|" * len(SIZES))
+for bench, label in ROWS:
+    cells = []
+    for lab, size in SIZES:
+        g = f"codec_{lab}"
+        t, m, s = median_ns(g, bench), median_ns(g, "memcpy"), median_ns(g, "sha1")
+        if t is None or m is None or s is None:
+            cells.append("–")
+            continue
+        cells.append(f"{size / (t * 1e-9) / MIB:,.0f} ({m / t:.2f}, {s / t:.2f})")
+    print(f"| {label} | " + " | ".join(cells) + " |")
+cells = []
+for lab, _ in SIZES:
+    t = median_ns(f"repair_symbol_{lab}", "generate")
+    cells.append("–" if t is None else f"{t / 1000:.2f} µs")
+print("| one repair symbol (16 KiB), generated | " + " | ".join(cells) + " |")
+print()
+print("| serving one 16 KiB unit (1 MiB piece) | median | × block |")
+print("|---|---:|---:|")
+block = median_ns("serve_1MiB_piece", "block_slice_copy")
+for bench, label in [("block_slice_copy", "block: slice + copy"),
+                     ("repair_cached_copy", "repair symbol, kept by the encoder + copy"),
+                     ("repair_generated_copy", "repair symbol, generated + copy")]:
+    t = median_ns("serve_1MiB_piece", bench)
+    if t is not None and block:
+        print(f"| {label} | {t:,.0f} ns | {t / block:.2f} |")
