@@ -12,6 +12,7 @@
 //!   there, solves only when a solve can succeed, verifies SHA-1 and names polluters
 //!   ([`Verdict`]).
 //! - [`EsiAllocator`] (downloader): which ESIs to ask for, so nothing received is a duplicate.
+//! - [`RepairBudget`] (server): a per-peer token bucket on repair symbols, time passed in.
 //!
 //! The code is systematic and our ESIs are raptorq's ESIs: ESI i < K is block i verbatim
 //! (so BEP 3 PIECE blocks feed the same decoder), ESI K, K+1, … are repair symbols (raptorq
@@ -58,6 +59,7 @@ mod encoder;
 mod encoder_cache;
 mod error;
 mod layout;
+mod rate;
 mod solve;
 mod verify;
 
@@ -70,6 +72,7 @@ pub use layout::{
     PieceLayout, ESI_LIMIT, MAX_PIECE_LEN, MAX_SOURCE_SYMBOLS, REPAIR_HEADROOM, SYMBOL_ALIGNMENT,
     SYMBOL_SIZE,
 };
+pub use rate::{RepairBudget, DEFAULT_REPAIR_BURST, DEFAULT_REPAIR_RATE};
 pub use verify::{sha1_digest, sha1_matches, Verdict, MAX_LEAVE_ONE_OUT};
 
 /// Re-exported: symbols and pieces are [`bytes::Bytes`].
