@@ -874,6 +874,23 @@ mod tests {
     }
 
     #[test]
+    fn unknown_keys_in_any_order_survive_re_encoding() {
+        let mut raw =
+            b"d1:zi1e4:infod6:lengthi3e4:name1:x12:piece lengthi16384e6:pieces20:".to_vec();
+        raw.extend_from_slice(&[2; 20]);
+        raw.extend_from_slice(b"e1:ai2e8:encoding5:UTF-8e");
+        let m = Metainfo::from_bytes(&raw).unwrap();
+        let again = Metainfo::from_bytes(&m.to_bytes()).unwrap();
+        assert_eq!(again, m);
+        let bytes = m.to_bytes();
+        let top = bf_bencode::decode(&bytes).unwrap();
+        assert_eq!(
+            top.as_dict().unwrap().get(b"z").and_then(Value::as_int),
+            Some(1)
+        );
+    }
+
+    #[test]
     fn unsorted_info_keeps_its_bytes_and_hash() {
         let mut raw = b"d4:infod4:name1:x12:piece lengthi16384e6:pieces20:".to_vec();
         raw.extend_from_slice(&[2; 20]);
