@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use bf_metainfo::{InfoHash, PeerId};
 use bytes::{Bytes, BytesMut};
 
 use crate::bitfield::Bitfield;
@@ -67,6 +68,17 @@ impl Default for ConnectionConfig {
             recent_cancel_memory: 4096,
             max_allowed_fast: 64,
             keepalive_interval: Duration::from_secs(90),
+        }
+    }
+}
+
+impl ConnectionConfig {
+    /// Our handshake for `info_hash`, with this configuration's reserved bits.
+    pub fn handshake(&self, info_hash: InfoHash, peer_id: PeerId) -> Handshake {
+        Handshake {
+            reserved: self.reserved,
+            info_hash,
+            peer_id,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! against the limit for its message kind as soon as the id byte is there, before the
 //! decoder asks the buffer to grow, so a peer cannot make it hold more than the limit.
 
+use bf_metainfo::InfoHash;
 use bytes::{Buf, BytesMut};
 
 use crate::error::DecodeError;
@@ -122,6 +123,14 @@ impl Decoder {
         buf.advance(HANDSHAKE_LEN);
         self.expect_handshake = false;
         Ok(Some(hs))
+    }
+
+    /// The info-hash of a handshake at the front of `buf` once its first 48 bytes are in,
+    /// without consuming anything: a listener can pick the torrent (and answer) before the
+    /// peer id arrives.
+    pub fn peek_info_hash(&self, buf: &[u8]) -> Result<Option<InfoHash>, DecodeError> {
+        check_prefix(&buf[..buf.len().min(HANDSHAKE_LEN)])?;
+        Ok(buf.get(28..48).and_then(InfoHash::from_slice))
     }
 
     /// A message at the front of `buf`.
