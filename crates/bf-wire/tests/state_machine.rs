@@ -860,3 +860,24 @@ fn request_capacity_follows_the_peers_reqq() {
         Err(SendError::TooManyRequests)
     );
 }
+
+#[test]
+fn blocks_reach_the_engine_as_slices_of_the_receive_buffer() {
+    let r = BlockRequest::new(1, 16384, 16384);
+    let mut c = conn(false);
+    feed(&mut c, Message::Unchoke).unwrap();
+    c.request(r, Instant::now()).unwrap();
+    events(&mut c);
+    let mut buf = BytesMut::new();
+    Message::Piece(block(r)).encode(&mut buf);
+    let range = buf.as_ptr() as usize..buf.as_ptr() as usize + buf.len();
+    c.receive(&mut buf, Instant::now()).unwrap();
+    let Some(Event::Block(b)) = c.poll_event() else {
+        panic!("expected the block");
+    };
+    assert!(
+        range.contains(&(b.data.as_ptr() as usize)),
+        "the block was copied"
+    );
+    assert_eq!(b.request(), r);
+}
