@@ -284,6 +284,13 @@ fn two_peers(s: &mut Script<'_>, fast: bool) {
         c.send_extended_handshake(ExtendedHandshake::default())
             .expect("both set the BEP 10 bit");
     }
+    // B seeds; A has the first half, so requests can go both ways.
+    let mut half = Bitfield::new(PIECES);
+    for p in 0..PIECES / 2 {
+        half.set(p);
+    }
+    a.send_pieces(&half).expect("first message");
+    b.send_pieces(&Bitfield::full(PIECES)).expect("first message");
     for _ in 0..512 {
         let Some(tag) = s.byte() else { break };
         match tag % 3 {

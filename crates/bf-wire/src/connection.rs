@@ -979,6 +979,9 @@ impl Connection {
         if !shape.contains(&r) || r.length > self.config.limits.max_block_len {
             return Err(SendError::InvalidRequest);
         }
+        if !self.peer_has(r.piece) {
+            return Err(SendError::PeerLacksPiece);
+        }
         if self.peer_choking && !(self.fast && self.allowed_fast_in.contains(&r.piece)) {
             return Err(SendError::Choked);
         }
@@ -1139,6 +1142,9 @@ impl Connection {
         self.check_own_piece(r.piece)?;
         if !r.is_valid() {
             return Err(SendError::InvalidRequest);
+        }
+        if !self.peer_has(r.piece) {
+            return Err(SendError::PeerLacksPiece);
         }
         if self.peer_choking && !(self.fast && self.allowed_fast_in.contains(&r.piece)) {
             return Err(SendError::Choked);

@@ -145,6 +145,9 @@ pub enum ProtocolError {
 /// Something the local side asked for that the protocol does not allow now.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SendError {
+    /// The peer has not announced the piece (a request for it could get us disconnected).
+    #[error("the peer does not have this piece")]
+    PeerLacksPiece,
     /// The peer is choking us (and the piece is not allowed fast).
     #[error("the peer is choking us")]
     Choked,

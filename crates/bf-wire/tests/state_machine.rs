@@ -68,6 +68,19 @@ fn feed(c: &mut Connection, m: Message) -> Result<(), ProtocolError> {
     c.handle(m, Instant::now())
 }
 
+/// A connection to a seeder: its first message says it has every piece.
+fn seeder(fast: bool) -> Connection {
+    let mut c = conn(fast);
+    let all = if fast {
+        Message::HaveAll
+    } else {
+        Message::Bitfield(Bytes::from_static(&[0xf8]))
+    };
+    feed(&mut c, all).unwrap();
+    events(&mut c);
+    c
+}
+
 fn block(r: BlockRequest) -> Block {
     Block {
         piece: r.piece,
@@ -248,7 +261,17 @@ fn choking_the_peer_answers_its_pending_requests() {
 fn blocks_must_match_requests_but_late_ones_are_tolerated() {
     let r1 = BlockRequest::new(0, 0, 16384);
     let r2 = BlockRequest::new(0, 16384, 16384);
+    // Never ask a peer for a piece it has not announced.
     let mut c = conn(false);
+    feed(&mut c, Message::Unchoke).unwrap();
+    assert_eq!(
+        c.request(r1, Instant::now()),
+        Err(SendError::PeerLacksPiece)
+    );
+    feed(&mut c, Message::Have(0)).unwrap();
+    c.request(r1, Instant::now()).unwrap();
+
+    let mut c = seeder(false);
     assert_eq!(c.request(r1, Instant::now()), Err(SendError::Choked));
     feed(&mut c, Message::Unchoke).unwrap();
     c.request(r1, Instant::now()).unwrap();
@@ -276,7 +299,7 @@ fn blocks_must_match_requests_but_late_ones_are_tolerated() {
     );
 
     // Without fast, a choke drops what is outstanding; what was on the wire still counts.
-    let mut c = conn(false);
+    let mut c = seeder(false);
     feed(&mut c, Message::Unchoke).unwrap();
     c.request(r1, Instant::now()).unwrap();
     feed(&mut c, Message::Choke).unwrap();
@@ -291,7 +314,7 @@ fn blocks_must_match_requests_but_late_ones_are_tolerated() {
     assert_eq!(events(&mut c), vec![Event::LateBlock(block(r1))]);
 
     // With fast, a choke keeps them; the peer answers each, and a reject must match.
-    let mut c = conn(true);
+    let mut c = seeder(true);
     feed(&mut c, Message::Unchoke).unwrap();
     c.request(r1, Instant::now()).unwrap();
     feed(&mut c, Message::Choke).unwrap();
@@ -413,6 +436,13 @@ impl Pair {
             .unwrap();
         b.send_extended_handshake(ExtendedHandshake::default())
             .unwrap();
+        // B is a seeder; A has the first three pieces, so requests can go both ways.
+        let mut first_three = Bitfield::new(5);
+        for p in 0..3 {
+            first_three.set(p);
+        }
+        a.send_pieces(&first_three).unwrap();
+        b.send_pieces(&Bitfield::full(5)).unwrap();
         let mut p = Pair { a, b };
         p.pump().unwrap();
         events(&mut p.a);
@@ -477,16 +507,14 @@ fn symbol_exchange_between_two_peers() {
     let mut p = Pair::new(true, None);
     let now = Instant::now();
 
-    // Choked: B rejects the range by itself.
-    p.b.send_pieces(&Bitfield::full(5)).unwrap();
-    p.pump().unwrap();
+    assert!(p.a.peer_has(4) && p.b.peer_has(2) && !p.b.peer_has(3));
     assert_eq!(
         p.a.request_symbols(SymbolRange::new(1, 0, 4), now),
         Err(SendError::Choked)
     );
     p.b.unchoke();
     p.pump().unwrap();
-    assert_eq!(events(&mut p.a), vec![Event::HaveAll, Event::Unchoked]);
+    assert_eq!(events(&mut p.a), vec![Event::Unchoked]);
 
     p.a.request_symbols(SymbolRange::new(1, 0, 4), now).unwrap();
     p.a.request_symbols(SymbolRange::new(1, 4, 2), now).unwrap();
@@ -831,7 +859,7 @@ fn fountain_limits_of_the_spec() {
 
 #[test]
 fn request_capacity_follows_the_peers_reqq() {
-    let mut c = conn(true);
+    let mut c = seeder(true);
     assert_eq!(
         c.request_capacity(),
         ConnectionConfig::default().max_outgoing_requests
@@ -864,7 +892,7 @@ fn request_capacity_follows_the_peers_reqq() {
 #[test]
 fn blocks_reach_the_engine_as_slices_of_the_receive_buffer() {
     let r = BlockRequest::new(1, 16384, 16384);
-    let mut c = conn(false);
+    let mut c = seeder(false);
     feed(&mut c, Message::Unchoke).unwrap();
     c.request(r, Instant::now()).unwrap();
     events(&mut c);
