@@ -11,7 +11,8 @@ use bf_fountain::{
     SYMBOL_SIZE,
 };
 
-const T: usize = SYMBOL_SIZE;
+/// Room for two prepared 256 KiB encoders (each ~3.5 K·T plus kept repair symbols).
+const CACHE_BYTES: usize = 2 * (256 * 1024 * 7 / 2 + 32 * SYMBOL_SIZE);
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 enum Peer {
@@ -36,8 +37,7 @@ fn torrent() -> Vec<Bytes> {
 fn stalled_requests_are_replaced_by_fresh_repair_symbols() {
     let pieces = torrent();
     let hashes: Vec<[u8; 20]> = pieces.iter().map(|p| sha1_digest(p)).collect();
-    // The server: room for two prepared encoders, so pieces get evicted and re-prepared.
-    let mut cache = EncoderCache::new(2 * 5 * 256 * 1024);
+    let mut cache = EncoderCache::new(CACHE_BYTES);
     let mut budget = RepairBudget::new(1000, 64, Duration::ZERO);
     let mut plans = bf_fountain::PlanCache::new();
 
@@ -102,7 +102,7 @@ fn stalled_requests_are_replaced_by_fresh_repair_symbols() {
             alloc.lost() > 0 || k <= 4,
             "the stalling peer held some blocks"
         );
-        assert!(cache.used_bytes() <= 2 * 5 * 256 * 1024);
+        assert!(cache.used_bytes() <= CACHE_BYTES);
     }
     let (hits, misses) = cache.stats();
     assert!(hits > 0 && misses >= 4);
