@@ -11,7 +11,8 @@ use bf_fountain::{
     SYMBOL_SIZE,
 };
 
-/// Room for two prepared 256 KiB encoders (each ~3.5 K·T plus kept repair symbols).
+/// A small server budget (under two prepared 256 KiB encoders), so encoders are evicted and
+/// prepared again as the pieces go by.
 const CACHE_BYTES: usize = 2 * (256 * 1024 * 7 / 2 + 32 * SYMBOL_SIZE);
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
