@@ -122,8 +122,8 @@ pub enum Event {
     HaveAll,
     /// The peer has no piece.
     HaveNone,
-    /// The peer asks for a block: serve it with [`Connection::send_block`] or refuse it with
-    /// [`Connection::reject`].
+    /// The peer asks for a block of a piece we announced: serve it with
+    /// [`Connection::send_block`] or refuse it with [`Connection::reject`].
     Request(BlockRequest),
     /// The peer withdrew a request: do not serve it.
     Cancel(BlockRequest),
@@ -155,8 +155,8 @@ pub enum Event {
     },
     /// The peer will not send this metadata piece.
     MetadataRejected(u32),
-    /// The peer asks for symbols: serve each with [`Connection::send_symbol`] or refuse with
-    /// [`Connection::reject_symbols`].
+    /// The peer asks for symbols of a piece we announced: serve each with
+    /// [`Connection::send_symbol`] or refuse with [`Connection::reject_symbols`].
     SymbolRequest(SymbolRange),
     /// A symbol we asked for (length already checked to be T).
     Symbol {
@@ -206,6 +206,8 @@ pub struct Connection {
     peer_pieces_window: bool,
     /// Whether we may still send one.
     our_pieces_window: bool,
+    /// The pieces we announced (bitfield, have all, have): the only ones we serve.
+    announced: Option<Bitfield>,
 
     peer_ext: Option<Box<ExtendedHandshake>>,
     our_ext_sent: bool,
@@ -259,6 +261,7 @@ impl Connection {
             early_haves: Vec::new(),
             peer_pieces_window: true,
             our_pieces_window: true,
+            announced: None,
             peer_ext: None,
             our_ext_sent: false,
             fountain: false,
@@ -647,6 +650,7 @@ impl Connection {
         }
         let choked = self.am_choking && !(self.fast && self.allowed_fast_out.contains(&r.piece));
         if r.length > self.config.limits.max_block_len
+            || !self.announced(r.piece)
             || choked
             || self.incoming_queued() >= self.config.max_incoming_requests as u64
         {
@@ -655,6 +659,11 @@ impl Connection {
             self.events.push_back(Event::Request(r));
         }
         Ok(())
+    }
+
+    /// Whether we announced `piece` (we serve nothing else).
+    fn announced(&self, piece: u32) -> bool {
+        self.announced.as_ref().is_some_and(|b| b.get(piece))
     }
 
     /// Requests of the peer's that we hold, blocks and symbols alike (they share `reqq`).
@@ -781,13 +790,14 @@ impl Connection {
             let m = this.fountain_msg(FountainMessage::SymbolReject(r));
             this.send(m);
         };
-        // Before the metadata we have no piece; past the cap nothing is served (the
-        // requester broke the spec, but a reject is enough).
+        // Before the metadata we have no piece; past the cap or outside what we announced
+        // nothing is served (the requester broke the spec, but a reject is enough).
         let Some(cap) = self.esi_cap(r.piece) else {
             reject(self);
             return Ok(());
         };
         if r.end() > u64::from(cap)
+            || !self.announced(r.piece)
             || self.incoming_queued() + u64::from(r.count)
                 > self.config.max_incoming_requests as u64
         {
@@ -891,6 +901,7 @@ impl Connection {
         if ours.len() != shape.piece_count() {
             return Err(SendError::BitfieldLength);
         }
+        self.announced = Some(ours.clone());
         let m = match (self.fast, ours.is_full(), ours.is_none()) {
             (true, true, _) => Message::HaveAll,
             (true, _, true) => Message::HaveNone,
@@ -960,6 +971,11 @@ impl Connection {
     /// Announce a piece we now have.
     pub fn have(&mut self, piece: u32) -> Result<(), SendError> {
         self.check_own_piece(piece)?;
+        if let Some(shape) = self.shape {
+            self.announced
+                .get_or_insert_with(|| Bitfield::new(shape.piece_count()))
+                .set(piece);
+        }
         self.send(Message::Have(piece));
         Ok(())
     }

@@ -68,6 +68,14 @@ fn feed(c: &mut Connection, m: Message) -> Result<(), ProtocolError> {
     c.handle(m, Instant::now())
 }
 
+/// A connection on which we announced every piece (and may serve them).
+fn serving(fast: bool) -> Connection {
+    let mut c = conn(fast);
+    c.send_pieces(&Bitfield::full(5)).unwrap();
+    sent(&mut c);
+    c
+}
+
 /// A connection to a seeder: its first message says it has every piece.
 fn seeder(fast: bool) -> Connection {
     let mut c = conn(fast);
@@ -196,7 +204,7 @@ fn incoming_requests_bounds_choke_and_size() {
     let past_end = BlockRequest::new(4, 0, 1001);
 
     // Fast: requests while choked and oversized ones are rejected, and a cancel is answered.
-    let mut c = conn(true);
+    let mut c = serving(true);
     feed(&mut c, Message::Request(ok)).unwrap();
     assert_eq!(sent(&mut c), vec![Message::Reject(ok)]);
     c.unchoke();
@@ -214,7 +222,7 @@ fn incoming_requests_bounds_choke_and_size() {
     );
 
     // Without fast: ignored silently.
-    let mut c = conn(false);
+    let mut c = serving(false);
     feed(&mut c, Message::Request(ok)).unwrap();
     c.unchoke();
     feed(&mut c, Message::Request(big)).unwrap();
@@ -224,6 +232,23 @@ fn incoming_requests_bounds_choke_and_size() {
     c.send_block(block(ok)).unwrap();
     assert_eq!(sent(&mut c), vec![Message::Piece(block(ok))]);
     assert!(feed(&mut c, Message::Request(BlockRequest::new(0, 0, 0))).is_err());
+
+    // A piece we did not announce is not served: rejected with fast, dropped without.
+    let mut c = conn(true);
+    c.send_pieces(&Bitfield::new(5)).unwrap();
+    c.unchoke();
+    c.have(1).unwrap();
+    sent(&mut c);
+    feed(&mut c, Message::Request(BlockRequest::new(0, 0, 16384))).unwrap();
+    feed(&mut c, Message::Request(BlockRequest::new(1, 0, 16384))).unwrap();
+    assert_eq!(
+        sent(&mut c),
+        vec![Message::Reject(BlockRequest::new(0, 0, 16384))]
+    );
+    assert_eq!(
+        events(&mut c),
+        vec![Event::Request(BlockRequest::new(1, 0, 16384))]
+    );
     assert!(feed(&mut c, Message::Request(BlockRequest::new(5, 0, 1))).is_err());
 }
 
@@ -231,7 +256,7 @@ fn incoming_requests_bounds_choke_and_size() {
 fn choking_the_peer_answers_its_pending_requests() {
     let r1 = BlockRequest::new(0, 0, 16384);
     let r2 = BlockRequest::new(1, 0, 16384);
-    let mut c = conn(true);
+    let mut c = serving(true);
     c.allow_fast(1).unwrap();
     c.unchoke();
     feed(&mut c, Message::Request(r1)).unwrap();
@@ -248,7 +273,7 @@ fn choking_the_peer_answers_its_pending_requests() {
         Some(&Event::Request(BlockRequest::new(1, 16384, 16384)))
     );
 
-    let mut c = conn(false);
+    let mut c = serving(false);
     c.unchoke();
     feed(&mut c, Message::Request(r1)).unwrap();
     sent(&mut c);
