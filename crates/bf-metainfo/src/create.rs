@@ -37,6 +37,8 @@ use crate::MetainfoError;
 pub const IGNORED_NAMES: [&str; 4] = ["CVS", "core", "Thumbs.db", "desktop.ini"];
 /// Deepest directory nesting scanned.
 pub const MAX_SCAN_DEPTH: usize = 128;
+/// Longest `pieces` field written: the longest string bf-bencode reads by default.
+const MAX_PIECES_FIELD: u64 = 256 << 20;
 /// Bytes read and hashed at a time by each worker: small enough to stay in the core's cache
 /// between the kernel's copy and the hash, large enough that system calls cost little.
 const CHUNK: usize = 128 << 10;
@@ -84,6 +86,9 @@ pub enum CreateError {
     /// A piece length that is not a power of two from 16 KiB to 256 MiB.
     #[error("piece size {0} is not a power of two from 16 KiB to 256 MiB")]
     BadPieceLength(u64),
+    /// So many pieces that readers would refuse the `pieces` field (over 256 MiB).
+    #[error("{0} pieces is too many for a torrent file; choose a larger piece size")]
+    TooManyPieces(u64),
     /// A file that became shorter while it was hashed.
     #[error("{0:?}: file changed while hashing (it became shorter)")]
     Changed(PathBuf),
@@ -217,6 +222,9 @@ impl Source {
             return Err(CreateError::BadPieceLength(piece_length));
         }
         let count = self.total_length.div_ceil(piece_length);
+        if count.saturating_mul(20) > MAX_PIECES_FIELD {
+            return Err(CreateError::TooManyPieces(count));
+        }
         let threads = match threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
