@@ -64,7 +64,7 @@ run_one() { # name, "command line with PORT"
     local c1; c1=$(cpu_ticks "$pid")
     local httpk=""
     if [ "$name" = bf-tracker ]; then
-        httpk=$(taskset -c "$LOADGEN_CPU" "$LG" bench "http://127.0.0.1:$port" --torrents "$TORRENTS" --peers "$PEERS" --secs "$SECS")
+        httpk=$(taskset -c "$LOADGEN_CPU" "$LG" bench "http://127.0.0.1:$port" --torrents "$TORRENTS" --peers "$PEERS" --secs "$SECS" --workers 8)
         echo "$name http keep-alive: $httpk" >&2
     fi
     local c2; c2=$(cpu_ticks "$pid")

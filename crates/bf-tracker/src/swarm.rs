@@ -227,6 +227,11 @@ fn upsert<const N: usize>(
             dpeers: 0,
         },
         Err(i) => {
+            if v.len() == v.capacity() {
+                // Grow by half instead of doubling: most swarms are small and stay put, so
+                // the slack of a doubled vector would be most of their memory.
+                v.reserve_exact((v.len() / 2).max(4));
+            }
             v.insert(i, Peer::new(key, now, seed));
             Upsert {
                 index: Some(i),

@@ -18,13 +18,18 @@ use crate::query::{parse_announce, parse_scrape};
 use crate::types::{AnnounceResponse, PeerAddr, ScrapeResponse};
 
 pub(super) fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let r = Router::new()
         .route("/announce", get(announce))
         .route("/scrape", get(scrape))
         .route("/", get(index_page))
-        .fallback(not_found)
-        .layer(middleware::from_fn_with_state(shared.clone(), web_log))
-        .with_state(shared)
+        .fallback(not_found);
+    // Without a web log the middleware would only cost a boxed future per request.
+    let r = if shared.log.is_some() {
+        r.layer(middleware::from_fn_with_state(shared.clone(), web_log))
+    } else {
+        r
+    };
+    r.with_state(shared)
 }
 
 fn bencoded(body: Vec<u8>) -> Response {

@@ -122,6 +122,19 @@ pub(crate) struct Shared {
 pub(crate) type Refusal = &'static str;
 
 impl Shared {
+    fn new(cfg: ServerConfig, log: Option<LogSink>) -> Self {
+        let mut shards = Vec::with_capacity(SHARDS);
+        shards.resize_with(SHARDS, || Mutex::new(SwarmStore::new(cfg.store)));
+        Shared {
+            shards: shards.into_boxed_slice(),
+            allowed: RwLock::new(None),
+            conn_key: ConnIdKey::random(),
+            cfg,
+            started: Instant::now(),
+            log,
+        }
+    }
+
     fn shard(&self, h: &InfoHash) -> MutexGuard<'_, SwarmStore> {
         let m = &self.shards[usize::from(h.0[0]) % SHARDS];
         // A panic while holding the lock cannot leave a swarm half-updated in a way that
@@ -283,21 +296,12 @@ impl Tracker {
         } else {
             None
         };
-        let mut shards = Vec::with_capacity(SHARDS);
-        shards.resize_with(SHARDS, || Mutex::new(SwarmStore::new(cfg.store)));
         let log = if cfg.log_requests {
             Some(LogSink::stdout()?)
         } else {
             None
         };
-        let shared = Shared {
-            shards: shards.into_boxed_slice(),
-            allowed: RwLock::new(None),
-            conn_key: ConnIdKey::random(),
-            cfg: cfg.clone(),
-            started: Instant::now(),
-            log,
-        };
+        let shared = Shared::new(cfg.clone(), log);
         if let Some(path) = &cfg.dfile {
             match dfile::load(path, unix_now())? {
                 Loaded::Swarms(v) => {
@@ -446,5 +450,52 @@ async fn rescan_loop(shared: Arc<Shared>, mut dir: AllowedDir) {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bf_metainfo::PeerId;
+
+    fn sa(s: &str) -> SocketAddr {
+        s.parse().unwrap_or_else(|_| unreachable!())
+    }
+
+    #[test]
+    fn ip_parameter_only_from_loopback() {
+        let sh = Shared::new(ServerConfig::default(), None);
+        let h = InfoHash([5; 20]);
+        let mut req = AnnounceRequest::new(h, PeerId([1; 20]), 7000);
+        req.ip = Some(IpAddr::from([10, 9, 9, 9]));
+        let mut peers = Vec::new();
+        assert!(sh.announce(&req, sa("127.0.0.1:5555"), &mut peers).is_ok());
+        assert!(sh.announce(&req, sa("192.0.2.7:5555"), &mut peers).is_ok());
+        let mut probe = AnnounceRequest::new(h, PeerId([2; 20]), 7001);
+        probe.numwant = Some(10);
+        probe.left = 1;
+        peers.clear();
+        assert!(sh.announce(&probe, sa("127.0.0.1:1"), &mut peers).is_ok());
+        peers.sort();
+        let want = vec![sa("10.9.9.9:7000"), sa("192.0.2.7:7000")];
+        assert_eq!(
+            peers, want,
+            "from loopback the claimed ip counts, from afar the source"
+        );
+    }
+
+    #[test]
+    fn allowed_set_refuses_others_and_full_scrape_switch() {
+        let cfg = ServerConfig {
+            full_scrape: false,
+            ..ServerConfig::default()
+        };
+        let sh = Shared::new(cfg, None);
+        *sh.allowed.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(HashMap::new()));
+        let req = AnnounceRequest::new(InfoHash([6; 20]), PeerId([1; 20]), 7000);
+        assert!(sh
+            .announce(&req, sa("127.0.0.1:1"), &mut Vec::new())
+            .is_err());
+        assert!(sh.scrape(&[]).is_err());
     }
 }
