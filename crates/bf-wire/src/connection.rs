@@ -465,13 +465,13 @@ impl Connection {
             Message::Bitfield(bits) => self.on_bitfield(bits)?,
             Message::HaveAll => {
                 self.require_fast()?;
-                self.open_pieces_window("have all")?;
+                self.check_pieces_window("have all")?;
                 self.peer_pieces = PeerPieces::All;
                 self.events.push_back(Event::HaveAll);
             }
             Message::HaveNone => {
                 self.require_fast()?;
-                self.open_pieces_window("have none")?;
+                self.check_pieces_window("have none")?;
                 self.peer_pieces = PeerPieces::None;
                 self.events.push_back(Event::HaveNone);
             }
@@ -536,7 +536,7 @@ impl Connection {
         }
     }
 
-    fn open_pieces_window(&mut self, what: &'static str) -> Result<(), ProtocolError> {
+    fn check_pieces_window(&mut self, what: &'static str) -> Result<(), ProtocolError> {
         if self.peer_pieces_window {
             Ok(())
         } else {
@@ -620,7 +620,7 @@ impl Connection {
     }
 
     fn on_bitfield(&mut self, bits: Bytes) -> Result<(), ProtocolError> {
-        self.open_pieces_window("bitfield")?;
+        self.check_pieces_window("bitfield")?;
         match self.shape {
             Some(s) => {
                 self.peer_pieces = PeerPieces::Some(Bitfield::from_bytes(&bits, s.piece_count())?);
@@ -632,7 +632,8 @@ impl Connection {
                         got: bits.len(),
                     });
                 }
-                self.early_bitfield = Some(bits);
+                // Copied: a slice would pin the whole receive buffer until the metadata came.
+                self.early_bitfield = Some(Bytes::copy_from_slice(&bits));
             }
         }
         self.events.push_back(Event::Bitfield);
