@@ -465,9 +465,14 @@ impl Connection {
             Message::Bitfield(bits) => self.on_bitfield(bits)?,
             Message::HaveAll => {
                 self.require_fast()?;
-                self.check_pieces_window("have all")?;
-                self.peer_pieces = PeerPieces::All;
-                self.events.push_back(Event::HaveAll);
+                // BEP 6 wants it first, but aria2 also sends it when it completes a download,
+                // in place of HAVEs. Pieces are only ever gained, so it is taken as that.
+                if self.peer_pieces != PeerPieces::All {
+                    self.peer_pieces = PeerPieces::All;
+                    self.early_bitfield = None;
+                    self.early_haves.clear();
+                    self.events.push_back(Event::HaveAll);
+                }
             }
             Message::HaveNone => {
                 self.require_fast()?;

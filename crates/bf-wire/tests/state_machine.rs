@@ -124,9 +124,19 @@ fn piece_set_only_first_but_extended_handshake_may_precede_it() {
     );
     assert!(c.peer_has(0) && c.peer_has(4) && !c.peer_has(1));
     assert_eq!(
-        feed(&mut c, Message::HaveAll),
-        Err(ProtocolError::PiecesNotFirst("have all"))
+        feed(&mut c, Message::HaveNone),
+        Err(ProtocolError::PiecesNotFirst("have none"))
     );
+    // aria2 sends HAVE ALL when it completes a download: a late one is an upgrade.
+    let mut c = conn(true);
+    feed(&mut c, Message::HaveNone).unwrap();
+    feed(&mut c, Message::Interested).unwrap();
+    feed(&mut c, Message::HaveAll).unwrap();
+    assert_eq!(
+        events(&mut c),
+        vec![Event::HaveNone, Event::Interested, Event::HaveAll]
+    );
+    assert!(c.peer_has(3));
 
     let mut c = conn(true);
     feed(&mut c, Message::Have(1)).unwrap();

@@ -198,3 +198,72 @@ pub fn download_all_from(port: u16, info_hash: InfoHash, data: &[u8], timeout: D
         got == total
     });
 }
+
+/// Connects to a downloader at `port` (retrying until it listens) as a seeder of the test
+/// torrent and serves every block it asks for until `done()` says it has finished.
+pub fn serve_all_to(
+    port: u16,
+    info_hash: InfoHash,
+    data: &[u8],
+    timeout: Duration,
+    mut done: impl FnMut() -> bool,
+) {
+    let deadline = Instant::now() + timeout;
+    let shape = TorrentShape::new(PIECE_LEN, FILE_LEN as u64).unwrap();
+    let mut stream = loop {
+        assert!(Instant::now() < deadline, "the downloader never listened");
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut out = BytesMut::new();
+    our_handshake(info_hash).encode(&mut out);
+    stream.write_all(&out).unwrap();
+    let mut buf = BytesMut::new();
+    let theirs = read_handshake(&mut stream, &mut buf, deadline);
+    assert_eq!(theirs.info_hash, info_hash);
+    let mut conn = Connection::new(config(), &theirs, Some(shape), Instant::now());
+    if conn.extension_protocol() {
+        conn.send_extended_handshake(ExtendedHandshake::default())
+            .unwrap();
+    }
+    conn.send_pieces(&bf_wire::Bitfield::full(shape.piece_count()))
+        .unwrap();
+    loop {
+        let now = Instant::now();
+        conn.receive(&mut buf, now).unwrap();
+        while let Some(ev) = conn.poll_event() {
+            match ev {
+                Event::Interested => conn.unchoke(),
+                Event::Request(r) => {
+                    let start = (r.piece * PIECE_LEN + r.begin) as usize;
+                    let block = bf_wire::Block {
+                        piece: r.piece,
+                        begin: r.begin,
+                        data: bytes::Bytes::copy_from_slice(
+                            &data[start..start + r.length as usize],
+                        ),
+                    };
+                    conn.send_block(block).unwrap();
+                }
+                _ => {}
+            }
+        }
+        flush(&mut stream, &mut conn);
+        if done() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the downloader did not finish");
+        let mut tmp = [0u8; 65536];
+        match stream.read(&mut tmp) {
+            // The downloader may hang up once it is complete; `done()` decides.
+            Ok(0) => std::thread::sleep(Duration::from_millis(100)),
+            Ok(n) => buf.extend_from_slice(&tmp[..n]),
+            Err(_) => {}
+        }
+    }
+}
