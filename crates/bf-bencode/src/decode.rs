@@ -253,16 +253,18 @@ impl<'a> Parser<'a, '_> {
         let start = self.pos;
         let rest = &self.input[self.pos..];
         let Some(colon) = rest.iter().take(21).position(|&b| b == b':') else {
-            return Err(if rest.iter().take(21).all(u8::is_ascii_digit) && rest.len() < 21 {
-                DecodeError::new(
-                    self.input.len(),
-                    K::UnexpectedEof {
-                        expected: "':' after a string length",
-                    },
-                )
-            } else {
-                DecodeError::new(start, K::InvalidLength("not a decimal length"))
-            });
+            return Err(
+                if rest.iter().take(21).all(u8::is_ascii_digit) && rest.len() < 21 {
+                    DecodeError::new(
+                        self.input.len(),
+                        K::UnexpectedEof {
+                            expected: "':' after a string length",
+                        },
+                    )
+                } else {
+                    DecodeError::new(start, K::InvalidLength("not a decimal length"))
+                },
+            );
         };
         let digits = &rest[..colon];
         if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {

@@ -13,13 +13,19 @@ fn malformed_integers() {
     assert_eq!(err(b"i-0e"), (0, K::InvalidInteger("negative zero")));
     assert_eq!(err(b"ie"), (0, K::InvalidInteger("no digits")));
     assert_eq!(err(b"i-e"), (0, K::InvalidInteger("no digits")));
-    assert_eq!(err(b"i1x2e"), (0, K::InvalidInteger("not a decimal number")));
+    assert_eq!(
+        err(b"i1x2e"),
+        (0, K::InvalidInteger("not a decimal number"))
+    );
     assert_eq!(err(b"i+1e"), (0, K::InvalidInteger("not a decimal number")));
     assert_eq!(
         err(b"i9223372036854775808e"),
         (0, K::InvalidInteger("out of the 64-bit range"))
     );
-    assert_eq!(decode(b"i-9223372036854775808e").unwrap(), Value::Int(i64::MIN));
+    assert_eq!(
+        decode(b"i-9223372036854775808e").unwrap(),
+        Value::Int(i64::MIN)
+    );
     assert!(matches!(err(b"i12"), (3, K::UnexpectedEof { .. })));
 }
 
@@ -50,10 +56,16 @@ fn malformed_strings() {
 #[test]
 fn structure_errors_carry_offsets() {
     assert!(matches!(err(b""), (0, K::UnexpectedEof { .. })));
-    assert!(matches!(err(b"x"), (0, K::UnexpectedByte { found: b'x', .. })));
+    assert!(matches!(
+        err(b"x"),
+        (0, K::UnexpectedByte { found: b'x', .. })
+    ));
     assert!(matches!(err(b"l"), (1, K::UnexpectedEof { .. })));
     assert!(matches!(err(b"li1e"), (4, K::UnexpectedEof { .. })));
-    assert!(matches!(err(b"di1ei2ee"), (1, K::UnexpectedByte { found: b'i', .. })));
+    assert!(matches!(
+        err(b"di1ei2ee"),
+        (1, K::UnexpectedByte { found: b'i', .. })
+    ));
     assert_eq!(err(b"i1ei2e"), (3, K::TrailingData));
     assert!(matches!(err(b"d1:a"), (4, K::UnexpectedEof { .. })));
 }
@@ -110,7 +122,10 @@ fn limits_are_enforced_before_allocation() {
     assert!(decode(b"4294967295:x").is_err());
     // Deep nesting with the default limit: an error, not a stack overflow.
     let deep = vec![b'l'; 1_000_000];
-    assert!(matches!(decode(&deep).unwrap_err().kind, K::TooDeep { limit: 64 }));
+    assert!(matches!(
+        decode(&deep).unwrap_err().kind,
+        K::TooDeep { limit: 64 }
+    ));
 }
 
 #[test]
