@@ -79,6 +79,11 @@ run_one() { # name, "command line with PORT"
     R[$name,udp]=$(echo "$udp" | rate_of)
     R[$name,udpcpu]=$(echo "scale=0; ${R[$name,udp]} * $SECS * $HZ / ($c1 - $c0 + 1)" | bc)
     R[$name,httpk]=$(echo "$httpk" | rate_of)
+    if [ -n "$httpk" ]; then
+        R[$name,httpkcpu]=$(echo "scale=0; ${R[$name,httpk]} * $SECS * $HZ / ($c2 - $c1 + 1)" | bc)
+    else
+        R[$name,httpkcpu]=""
+    fi
     R[$name,httpc]=$(echo "$httpc" | rate_of)
     R[$name,httpccpu]=$(echo "scale=0; ${R[$name,httpc]} * $SECS * $HZ / ($c3 - $c2 + 1)" | bc)
     R[$name,bpp]=$(echo "scale=1; ($rss1 - $rss0) * 1024 / $PEERS" | bc)
@@ -99,6 +104,7 @@ echo "| UDP announces per tracker CPU-second | ${R[bf-tracker,udpcpu]} | ${R[ope
 echo "| HTTP announces/s, one request per connection | ${R[bf-tracker,httpc]} | ${R[opentracker,httpc]} | $(ratio "${R[bf-tracker,httpc]}" "${R[opentracker,httpc]}") |"
 echo "| HTTP per tracker CPU-second, one request per connection | ${R[bf-tracker,httpccpu]} | ${R[opentracker,httpccpu]} | $(ratio "${R[bf-tracker,httpccpu]}" "${R[opentracker,httpccpu]}") |"
 echo "| HTTP announces/s, keep-alive | ${R[bf-tracker,httpk]} | n/a (closes after each answer) | |"
+echo "| HTTP per tracker CPU-second, keep-alive | ${R[bf-tracker,httpkcpu]} | n/a | |"
 echo "| RSS empty (KiB) | ${R[bf-tracker,rss0]} | ${R[opentracker,rss0]} | |"
 echo "| RSS with $PEERS peers (KiB) | ${R[bf-tracker,rss1]} | ${R[opentracker,rss1]} | |"
 echo "| RSS at the end (KiB) | ${R[bf-tracker,rss2]} | ${R[opentracker,rss2]} | |"

@@ -130,3 +130,46 @@ async fn tiers_skip_dead_trackers_and_promote_the_working_one() {
     let _ = stop.send(());
     h.await.unwrap();
 }
+
+#[tokio::test]
+async fn ipv6_peers_over_http_peers6_and_udp_18_byte_entries() {
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("SKIPPED: no IPv6 loopback here");
+        return;
+    }
+    let port = bf_testkit::free_port();
+    let cfg = ServerConfig {
+        bind: "::1".parse().unwrap(),
+        port,
+        log_requests: false,
+        ..ServerConfig::default()
+    };
+    let Ok(t) = Tracker::bind(cfg).await else {
+        eprintln!("SKIPPED: port {port} busy on ::1");
+        return;
+    };
+    let http = format!("http://[::1]:{port}/announce");
+    let udp = format!("udp://[::1]:{port}/announce");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let h = tokio::spawn(async move {
+        t.run(async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    let c = client();
+    for (url, hb) in [(&http, 0x61u8), (&udp, 0x62u8)] {
+        let ih = InfoHash([hb; 20]);
+        let mut a = AnnounceRequest::new(ih, PeerId([1; 20]), 7201);
+        a.left = 5;
+        c.announce(url, &a).await.unwrap();
+        let mut b = AnnounceRequest::new(ih, PeerId([2; 20]), 7202);
+        b.left = 5;
+        let r = c.announce(url, &b).await.unwrap();
+        let addrs: Vec<_> = r.peers.iter().map(|p| p.addr).collect();
+        assert_eq!(addrs, vec!["[::1]:7201".parse().unwrap()], "{url}");
+    }
+    let _ = tx.send(());
+    h.await.unwrap();
+}
