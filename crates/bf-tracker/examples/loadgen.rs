@@ -111,7 +111,7 @@ fn udp_worker(
     };
     let mut conn = connect(&sock, &mut buf);
     let mut conn_at = Instant::now();
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (w + 1).wrapping_mul(0x1234_5678_9));
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (w + 1).wrapping_mul(0x0001_2345_6789));
     let mut next_load = w;
     let mut in_flight = 0u64;
     let mut out = Vec::with_capacity(128);
@@ -243,7 +243,7 @@ fn http_worker(
     stop: Arc<AtomicBool>,
     c: Arc<Counters>,
 ) {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (w + 1).wrapping_mul(0x1234_5678_9));
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (w + 1).wrapping_mul(0x0001_2345_6789));
     let mut next_load = w;
     let mut conn: Option<TcpStream> = None;
     let mut buf = Vec::with_capacity(8192);
