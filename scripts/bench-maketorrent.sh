@@ -2,7 +2,9 @@
 # Benchmark (not a test): bf-maketorrent hashing against mktorrent and sha1sum on one warm
 # 1 GiB file, plus the SHA-1 limit (RustCrypto sha1, one core, data in memory).
 #
-# Usage: scripts/bench-maketorrent.sh            (BENCH_DIR=/tmp/bf-bench, RUNS=5)
+# Usage: scripts/bench-maketorrent.sh     (BENCH_DIR=/tmp/bf-bench, RUNS=5, HYPERFINE=0)
+# HYPERFINE=1 times with hyperfine (each command's runs back to back) instead of the default
+# interleaved rounds with /usr/bin/time, which share out background load fairly.
 # The file is made once and reused; the page cache is warmed before timing, so this measures
 # CPU (hashing and copying out of the page cache), not the disk.
 set -euo pipefail
@@ -53,7 +55,8 @@ ORDER=(bf-maketorrent bf-maketorrent-1thread mktorrent-t2 sha1sum)
 RESULTS="$BENCH_DIR/results.txt"
 : > "$RESULTS"
 
-if command -v hyperfine >/dev/null; then
+if [ "${HYPERFINE:-0}" = 1 ] && command -v hyperfine >/dev/null; then
+    # Each command's runs back to back: fine on an idle machine.
     args=()
     for name in "${ORDER[@]}"; do args+=(-n "$name" "${CMDS[$name]}"); done
     hyperfine -S bash --warmup 1 --runs "$RUNS" --export-json "$BENCH_DIR/hyperfine.json" "${args[@]}" >&2
@@ -63,15 +66,23 @@ for r in json.load(open(sys.argv[1]))["results"]:
     print(r["command"], r["median"], r["user"] + r["system"])
 PY
 else
-    echo "hyperfine not installed: using /usr/bin/time, $RUNS runs each" >&2
-    for name in "${ORDER[@]}"; do
-        times=()
-        for _ in $(seq "$RUNS"); do
+    # Default: rounds that run every command once, so that load from other work on a shared
+    # machine falls on all of them alike (hyperfine would run each command's runs together).
+    echo "interleaved rounds with /usr/bin/time: 1 warm-up + $RUNS timed" >&2
+    declare -A TIMES
+    for round in $(seq 0 "$RUNS"); do
+        for name in "${ORDER[@]}"; do
             t=$( { /usr/bin/time -f "%e %U %S" bash -c "${CMDS[$name]} > /dev/null 2>&1"; } 2>&1 | tail -1)
-            times+=("$t")
+            [ "$round" = 0 ] && continue
+            TIMES[$name]+="$t"$'\n'
+            echo "round $round $name: wall user sys = $t" >&2
         done
-        # Median wall time, with the CPU time (user + system) of that run.
-        printf '%s\n' "${times[@]}" | sort -g | awk -v n="$name" '{w[NR]=$1; c[NR]=$2+$3} END {m=int((NR+1)/2); print n, w[m], c[m]}' >> "$RESULTS"
+    done
+    for name in "${ORDER[@]}"; do
+        # Median wall time and median CPU time (user + system), each sorted on its own.
+        wall=$(printf '%s' "${TIMES[$name]}" | awk '{print $1}' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+        cpu=$(printf '%s' "${TIMES[$name]}" | awk '{print $2 + $3}' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+        echo "$name $wall $cpu" >> "$RESULTS"
     done
 fi
 
@@ -83,7 +94,7 @@ echo "$limit_line" >&2
 limit_mib=$(echo "$limit_line" | sed -E 's/.*\[([^]]*)\].*/\1/' | awk '{v=$3; u=$4; if (u=="GiB/s") v*=1024; print v}')
 
 echo
-echo "## results: 1 GiB, warm page cache, median of $RUNS runs"
+echo "## results: 1 GiB, warm page cache, median of $RUNS runs (wall and CPU medians taken separately)"
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores"
 echo "load average before the run: $LOAD"
 printf '%-24s %10s %10s %12s %16s\n' program "wall s" MiB/s "CPU s" "MiB per CPU-s"

@@ -102,9 +102,10 @@ fn to_text(m: &Metainfo, path: &Path) -> String {
         } else {
             String::new()
         };
+        let real_total: u64 = real.iter().map(|f| f.length).sum();
         line(
             "files",
-            &format!("{} ({}{pad_note})", real.len(), size(m.total_length())),
+            &format!("{} ({}{pad_note})", real.len(), size(real_total)),
         );
         for f in real {
             line("", &format!("  {:>14}  {}", f.length, f.display_path()));

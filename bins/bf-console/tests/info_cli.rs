@@ -103,3 +103,56 @@ fn unreadable_inputs_are_clear_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.torrent"));
     assert_clean_failure("a directory", &info(&[], dir.path()));
 }
+
+#[test]
+fn padding_files_are_counted_but_not_listed() {
+    use bf_bencode::{Dict, Value};
+    use broken::Seg::Key;
+    let mut pad = Dict::new();
+    pad.insert(&b"attr"[..], Value::from("p".to_string()));
+    pad.insert(&b"length"[..], Value::Int(12_768));
+    pad.insert(
+        &b"path"[..],
+        Value::List(vec![
+            Value::from(".pad".to_string()),
+            Value::from("12768".to_string()),
+        ]),
+    );
+    let base = broken::base_multi();
+    let files = base
+        .as_dict()
+        .unwrap()
+        .get(b"info")
+        .unwrap()
+        .as_dict()
+        .unwrap()
+        .get(b"files")
+        .unwrap();
+    let mut list = files.as_list().unwrap().to_vec();
+    list.insert(1, Value::Dict(pad));
+    let t = broken::with(&base, &[Key("info"), Key("files")], Some(Value::List(list)));
+    let t = broken::with(
+        &t,
+        &[Key("info"), Key("pieces")],
+        Some(Value::from(vec![1u8; 60])),
+    );
+
+    let dir = bf_testkit::temp_dir();
+    let path = dir.path().join("pad.torrent");
+    std::fs::write(&path, t.to_bytes()).unwrap();
+    let out = info(&[], &path);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("files:          2 (19.54 KiB (20005 bytes), 1 padding files not shown)"),
+        "{text}"
+    );
+    assert!(!text.contains(".pad"), "{text}");
+    let j: serde_json::Value = serde_json::from_slice(&info(&["--json"], &path).stdout).unwrap();
+    assert_eq!(j["files"][1]["padding"], true);
+    assert_eq!(j["total_length"], 32_773);
+}
