@@ -92,6 +92,9 @@ pub enum CreateError {
     /// A file that became shorter while it was hashed.
     #[error("{0:?}: file changed while hashing (it became shorter)")]
     Changed(PathBuf),
+    /// No hashing thread could be started.
+    #[error("cannot start a hashing thread: {0}")]
+    Thread(std::io::Error),
     /// The result failed validation (a bug, or options such as a bad node).
     #[error("{0}")]
     Metainfo(#[from] MetainfoError),
@@ -231,17 +234,18 @@ impl Source {
         };
         let threads = threads
             .clamp(1, 256)
-            .min(usize::try_from(count).unwrap_or(1).max(1));
+            .min(usize::try_from(count).unwrap_or(usize::MAX).max(1));
         let next = AtomicU64::new(0);
         let abort = AtomicBool::new(false);
         let mut pieces = vec![0u8; usize::try_from(count * 20).map_err(|_| CreateError::TooLarge)?];
         let mut first_error = None;
         std::thread::scope(|scope| {
             let (tx, rx) = mpsc::channel::<Result<(u64, [u8; 20], u64), CreateError>>();
+            let mut spawned = 0;
             for _ in 0..threads {
                 let tx = tx.clone();
                 let (next, abort) = (&next, &abort);
-                scope.spawn(move || {
+                let handle = std::thread::Builder::new().spawn_scoped(scope, move || {
                     let mut worker = Worker::new(self);
                     while !abort.load(Ordering::Relaxed) {
                         let i = next.fetch_add(1, Ordering::Relaxed);
@@ -255,6 +259,15 @@ impl Source {
                         }
                     }
                 });
+                match handle {
+                    Ok(_) => spawned += 1,
+                    // Fewer workers than asked is fine; none at all is an error.
+                    Err(e) if spawned == 0 => {
+                        first_error = Some(CreateError::Thread(e));
+                        break;
+                    }
+                    Err(_) => break,
+                }
             }
             drop(tx);
             let mut done = 0u64;
