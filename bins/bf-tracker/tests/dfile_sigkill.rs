@@ -112,3 +112,46 @@ fn corrupt_dfile_is_kept_aside_with_a_warning() {
     );
     drop(t);
 }
+
+#[test]
+fn sigterm_and_sigint_save_what_the_last_periodic_save_missed() {
+    for sig in ["-TERM", "-INT"] {
+        let dir = bf_testkit::temp_dir();
+        let state = dir.path().join("dstate");
+        let st = state.to_str().unwrap();
+        let port = bf_testkit::free_port();
+        // No periodic save during the test: only the signal path can write these peers.
+        let mut t = common::start_on(
+            port,
+            &["--dfile", st, "--save-interval", "3600", "--no-log"],
+        );
+        for i in 0..5u16 {
+            announce(port, 0x44, 21_000 + i, 0).unwrap();
+        }
+        assert_eq!(saved_peers(&state), 0);
+        let ok = std::process::Command::new("kill")
+            .arg(sig)
+            .arg(t.child.id().to_string())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        assert!(
+            bf_testkit::wait_until(Duration::from_secs(10), || t.child.try_wait().is_some()),
+            "{sig}: tracker did not exit"
+        );
+        assert!(
+            t.child.try_wait().unwrap().success(),
+            "{sig}: clean exit status"
+        );
+        assert_eq!(saved_peers(&state), 5, "{sig}: state saved on the way out");
+        drop(t);
+        let t = common::start_on(port, &["--dfile", st, "--no-log"]);
+        assert_eq!(
+            common::scrape(port, &InfoHash([0x44; 20])).incomplete,
+            5,
+            "{sig}"
+        );
+        drop(t);
+    }
+}
