@@ -218,3 +218,20 @@ fn garbage_udp_packets_get_error_packets() {
         }
     ));
 }
+
+#[test]
+fn oversized_requests_are_refused_by_the_http_layer_and_serving_goes_on() {
+    let t = common::start(&[]);
+    // Past hyper's ~400 KB header buffer the request never reaches the tracker: it answers
+    // 431 (or resets while we are still writing); either way nothing breaks.
+    let huge = format!("/announce?x={}", "a".repeat(600_000));
+    if let Some((status, _)) = common::try_http_get(t.port, &huge) {
+        assert_eq!(status, 431);
+    }
+    let (status, body) = common::http_get(
+        t.port,
+        &format!("/announce?info_hash={H}&peer_id={P}&port=1&left=0"),
+    );
+    assert_eq!(status, 200);
+    assert!(failure_reason(&body).is_none());
+}
