@@ -155,7 +155,7 @@ impl Swarm {
         ScrapeStats {
             complete: self.seeds,
             downloaded: self.completed,
-            incomplete: self.len() - self.seeds,
+            incomplete: self.len().saturating_sub(self.seeds),
         }
     }
     fn recount(&mut self) {
