@@ -3,12 +3,10 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
+use bf_metainfo::format::{human_size, UtcDateTime};
 use bf_metainfo::{Magnet, Metainfo};
 use serde_json::json;
-
-/// Larger than any real torrent file; refusing early keeps a wrong argument out of memory.
-const MAX_TORRENT_FILE: u64 = 256 << 20;
 
 /// Arguments of `bf-console info`.
 #[derive(clap::Args, Debug)]
@@ -22,7 +20,7 @@ pub struct InfoArgs {
 
 /// Reads the torrent and prints it.
 pub fn run(args: &InfoArgs) -> Result<()> {
-    let m = read_torrent(&args.torrent)?;
+    let m = Metainfo::from_file(&args.torrent)?;
     let text = if args.json {
         to_json(&m).to_string()
     } else {
@@ -30,21 +28,6 @@ pub fn run(args: &InfoArgs) -> Result<()> {
     };
     println!("{text}");
     Ok(())
-}
-
-fn read_torrent(path: &Path) -> Result<Metainfo> {
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {path:?}"))?;
-    if !meta.is_file() {
-        bail!("{path:?} is not a file");
-    }
-    if meta.len() > MAX_TORRENT_FILE {
-        bail!(
-            "{path:?} is {} bytes, too large for a torrent file",
-            meta.len()
-        );
-    }
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {path:?}"))?;
-    Metainfo::from_bytes(&bytes).with_context(|| format!("{path:?}"))
 }
 
 fn to_json(m: &Metainfo) -> serde_json::Value {
@@ -145,7 +128,10 @@ fn to_text(m: &Metainfo, path: &Path) -> String {
         line("created by", c);
     }
     if let Some(d) = m.creation_date() {
-        line("creation date", &format!("{} ({d})", utc_date(d)));
+        line(
+            "creation date",
+            &format!("{} ({d})", UtcDateTime::from_unix(d)),
+        );
     }
     line("magnet", &Magnet::from_metainfo(m).to_string());
     o.pop(); // the last newline; println! adds one
@@ -167,41 +153,11 @@ fn clean(s: &str) -> String {
 }
 
 fn size(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
+    if n < 1024 {
         format!("{n} bytes")
     } else {
-        format!("{v:.2} {} ({n} bytes)", UNITS[u])
+        format!("{} ({n} bytes)", human_size(n))
     }
-}
-
-/// `YYYY-MM-DD HH:MM:SS UTC` from Unix seconds (proleptic Gregorian calendar).
-fn utc_date(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Days to civil date: the algorithm of H. Hinnant's "chrono-compatible low-level date
-    // algorithms", in 400-year eras.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
 }
 
 #[cfg(test)]
@@ -209,13 +165,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dates_and_cleaning() {
-        assert_eq!(utc_date(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(utc_date(951_782_400), "2000-02-29 00:00:00 UTC");
-        assert_eq!(utc_date(1_700_000_000), "2023-11-14 22:13:20 UTC");
-        assert_eq!(utc_date(-1), "1969-12-31 23:59:59 UTC");
-        // Extreme values must not overflow.
-        let _ = (utc_date(i64::MAX), utc_date(i64::MIN));
+    fn cleaning() {
         assert_eq!(clean("a\x1b[31mb\n"), "a\\u{1b}[31mb\\n");
     }
 }

@@ -8,11 +8,12 @@ use std::process::ExitCode;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
+use bf_metainfo::format::human_size;
 use bf_metainfo::piece_size::{is_valid_piece_length, parse_piece_size};
 use bf_metainfo::{CreateOptions, Magnet, Metainfo, Source};
 use clap::{Args, Parser, Subcommand};
 
-use crate::output::{read_torrent, write_atomically};
+use crate::output::write_atomically;
 use crate::trackers::{parse_node, parse_tiers};
 
 const CREATED_BY: &str = concat!("BitFountain/", env!("CARGO_PKG_VERSION"));
@@ -205,7 +206,7 @@ fn retrack(args: &RetrackArgs) -> Result<()> {
     if tiers.is_empty() {
         bail!("give at least one tracker URL");
     }
-    let mut metainfo = read_torrent(&args.torrent)?;
+    let mut metainfo = Metainfo::from_file(&args.torrent)?;
     let before = metainfo.info_hash();
     metainfo.set_trackers(tiers);
     let bytes = metainfo.to_bytes();
@@ -259,19 +260,4 @@ fn print_summary(m: &Metainfo, out: &Path) {
     println!("info-hash:  {}", m.info_hash());
     println!("magnet:     {}", Magnet::from_metainfo(m));
     println!("written:    {}", out.display());
-}
-
-fn human_size(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.2} {}", UNITS[u])
-    }
 }

@@ -1,30 +1,9 @@
-//! Reading torrents and writing them so that a failure never leaves a partial file.
+//! Writing torrents so that a failure never leaves a partial file.
 
 use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use bf_metainfo::Metainfo;
-
-/// Larger than any real torrent (the pieces of a 1 PiB torrent at 16 MiB pieces fit in
-/// 1.3 MiB); refusing early keeps a wrong argument from being read into memory.
-const MAX_TORRENT_FILE: u64 = 256 << 20;
-
-/// Reads and validates a `.torrent` file.
-pub fn read_torrent(path: &Path) -> Result<Metainfo> {
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {path:?}"))?;
-    if !meta.is_file() {
-        bail!("{path:?} is not a file");
-    }
-    if meta.len() > MAX_TORRENT_FILE {
-        bail!(
-            "{path:?} is {} bytes, too large for a torrent file",
-            meta.len()
-        );
-    }
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {path:?}"))?;
-    Metainfo::from_bytes(&bytes).with_context(|| format!("{path:?}"))
-}
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it into place: readers
 /// see the old file or the whole new one. Without `force` an existing `path` is an error.

@@ -100,7 +100,7 @@ fn index_page_renders_in_headless_chromium() {
         dom.contains("<td class=\"n\">2</td><td class=\"n\">1</td>"),
         "2 seeds, 1 leecher: {dom}"
     );
-    assert!(dom.contains("3.0 MiB"), "total size: {dom}");
+    assert!(dom.contains("3.00 MiB"), "total size: {dom}");
     assert!(dom.contains("version 0.1.0"));
     let mut snap = Command::new("chromium");
     base_args(&mut snap);

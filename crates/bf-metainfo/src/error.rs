@@ -9,6 +9,14 @@ use thiserror::Error;
 /// it as it is.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum MetainfoError {
+    /// The file could not be read, is not a regular file, or is too large to be a torrent.
+    #[error("cannot read {path:?}: {reason}")]
+    Read {
+        /// The path given.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// The bytes are not bencode.
     #[error("not a torrent file: {0}")]
     Bencode(#[from] DecodeError),

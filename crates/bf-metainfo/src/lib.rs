@@ -19,6 +19,7 @@
 
 pub mod create;
 mod error;
+pub mod format;
 pub mod ids;
 mod layout;
 mod magnet;
@@ -31,4 +32,6 @@ pub use error::MetainfoError;
 pub use ids::{InfoHash, ParseBase32Error, ParseHexError, PeerId};
 pub use layout::FileSlice;
 pub use magnet::{Magnet, MagnetError, MAX_MAGNET_LEN};
-pub use metainfo::{FileEntry, Metainfo, Node, MAX_FILES, MAX_PIECE_LENGTH, MAX_TOTAL_LENGTH};
+pub use metainfo::{
+    FileEntry, Metainfo, Node, MAX_FILES, MAX_PIECE_LENGTH, MAX_TORRENT_FILE, MAX_TOTAL_LENGTH,
+};

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 
+use bf_metainfo::format::UtcDateTime;
+
 /// Lines queued at most before new ones are dropped.
 const QUEUE: usize = 1 << 16;
 /// Longest request line logged (longer ones are cut).
@@ -102,29 +104,15 @@ pub fn format_line(e: &LogEntry) -> String {
 
 /// `10/Oct/2000:13:55:36 +0000` for a Unix time (UTC).
 pub fn clf_date(unix: u64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = (unix / 86_400) as i64;
-    let secs = unix % 86_400;
-    // Civil-from-days (proleptic Gregorian), H. Hinnant's algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let t = UtcDateTime::from_unix(i64::try_from(unix).unwrap_or(i64::MAX));
     format!(
         "{:02}/{}/{}:{:02}:{:02}:{:02} +0000",
-        d,
-        MONTHS[(m - 1).clamp(0, 11) as usize],
-        y,
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
+        t.day,
+        t.month_abbrev(),
+        t.year,
+        t.hour,
+        t.minute,
+        t.second
     )
 }
 

@@ -3,6 +3,8 @@
 
 use std::fmt::Write;
 
+use bf_metainfo::format::human_size;
+
 use super::Shared;
 
 /// Rows shown at most (the busiest torrents first); the totals always count everything.
@@ -21,22 +23,6 @@ fn escape(s: &str) -> String {
         }
     }
     o
-}
-
-/// Human-readable size (binary units).
-pub(crate) fn size(n: u64) -> String {
-    const U: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < U.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", U[i])
-    }
 }
 
 fn uptime(secs: u64) -> String {
@@ -77,7 +63,7 @@ pub(super) fn render(st: &Shared) -> String {
             s.complete,
             s.incomplete,
             s.downloaded,
-            info.map_or_else(|| "-".to_string(), |i| size(i.total_length)),
+            info.map_or_else(|| "-".to_string(), |i| human_size(i.total_length)),
         );
     }
     let more = if rows.len() > MAX_ROWS {
@@ -102,7 +88,7 @@ pub(super) fn render(st: &Shared) -> String {
         ver = env!("CARGO_PKG_VERSION"),
         up = uptime(st.started.elapsed().as_secs()),
         n = rows.len(),
-        tsz = size(tsize),
+        tsz = human_size(tsize),
     )
 }
 
@@ -113,8 +99,6 @@ mod tests {
     #[test]
     fn helpers() {
         assert_eq!(escape("<a&'\">"), "&lt;a&amp;&#39;&quot;&gt;");
-        assert_eq!(size(5), "5 B");
-        assert_eq!(size(1536), "1.5 KiB");
         assert_eq!(uptime(90_061), "1d 1h 1m 1s");
     }
 }
