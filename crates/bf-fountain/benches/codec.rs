@@ -13,19 +13,6 @@ use sha1::{Digest, Sha1};
 const T: usize = SYMBOL_SIZE;
 const SIZES: [(usize, &str); 3] = [(256 << 10, "256KiB"), (1 << 20, "1MiB"), (4 << 20, "4MiB")];
 
-fn piece(len: usize) -> Bytes {
-    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect::<Vec<u8>>()
-        .into()
-}
-
 /// (ESI, symbol) sets: all source; 10% of blocks replaced by repair (+1 spare); all repair
 /// (K + 1: the tail target of the allocator).
 fn symbol_sets(enc: &mut PieceEncoder) -> Vec<(&'static str, Vec<(u32, Bytes)>)> {
@@ -55,7 +42,7 @@ fn symbol_sets(enc: &mut PieceEncoder) -> Vec<(&'static str, Vec<(u32, Bytes)>)>
 
 fn codec(c: &mut Criterion) {
     for (len, label) in SIZES {
-        let data = piece(len);
+        let data = Bytes::from(bf_testkit::pseudo_random_bytes(len, 1));
         let mut plans = PlanCache::new();
         let mut enc = PieceEncoder::new(0, data.clone(), &mut plans).unwrap();
         let mut g = c.benchmark_group(format!("codec_{label}"));
@@ -134,7 +121,7 @@ fn codec(c: &mut Criterion) {
 /// Serving one 16 KiB unit to a peer: slice the piece and copy into the send buffer, against
 /// a repair symbol from a cached encoder (memo hit, and generated afresh) copied the same way.
 fn serve(c: &mut Criterion) {
-    let data = piece(1 << 20);
+    let data = Bytes::from(bf_testkit::pseudo_random_bytes(1 << 20, 1));
     let mut plans = PlanCache::new();
     let mut enc = PieceEncoder::new(0, data.clone(), &mut plans).unwrap();
     let k = enc.layout().source_symbols();

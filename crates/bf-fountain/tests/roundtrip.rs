@@ -8,19 +8,6 @@ use sha1::{Digest, Sha1};
 
 const T: usize = SYMBOL_SIZE;
 
-fn piece(len: usize, seed: u64) -> Bytes {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect::<Vec<u8>>()
-        .into()
-}
-
 /// Feeds `esis` (from a fresh encoder) into a decoder and returns its verdict.
 fn decode_with(len: usize, esis: &[u32]) -> (Bytes, Verdict<u8>, u32) {
     let data = piece(len, len as u64);
@@ -160,4 +147,8 @@ fn blocks_from_ordinary_peers_and_symbols_mix() {
     let s = enc.symbol(2).unwrap();
     assert_eq!(&s[..100], &data[2 * T..]);
     assert!(s[100..].iter().all(|&b| b == 0));
+}
+
+fn piece(len: usize, seed: u64) -> Bytes {
+    bf_testkit::pseudo_random_bytes(len, seed).into()
 }

@@ -10,18 +10,6 @@ use bf_metainfo::{create, CreateOptions, Metainfo, Source};
 
 const URL: &str = "http://127.0.0.1:6969/announce";
 
-fn content(seed: u32, n: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761).max(1);
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
-
 /// A tree whose order differs between "sort by components" and mktorrent's byte order, with
 /// an empty file and files that straddle pieces. No dot-files or CVS: mktorrent keeps them.
 fn make_tree(root: &Path) {
@@ -38,7 +26,7 @@ fn make_tree(root: &Path) {
     for (i, (p, n)) in files.iter().enumerate() {
         let path = root.join(p);
         fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, content(i as u32 + 1, *n)).unwrap();
+        fs::write(path, bf_testkit::pseudo_random_bytes(*n, i as u64 + 1)).unwrap();
     }
 }
 
@@ -83,7 +71,7 @@ fn same_info_hash_as_mktorrent_for_a_file_and_a_tree() {
     let tree = dir.path().join("tree");
     make_tree(&tree);
     let single = dir.path().join("single.iso");
-    fs::write(&single, content(99, 1_000_003)).unwrap();
+    fs::write(&single, bf_testkit::pseudo_random_bytes(1_000_003, 99)).unwrap();
 
     let mut n = 0;
     for (input, log2, private) in [

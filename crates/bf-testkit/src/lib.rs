@@ -60,6 +60,20 @@ fn missing(what: &str) -> bool {
     false
 }
 
+/// `len` deterministic pseudo-random bytes (xorshift64): test content that compresses badly
+/// and differs for every `seed`, reproducible from run to run.
+pub fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
 /// A fresh temporary directory, removed when dropped.
 pub fn temp_dir() -> tempfile::TempDir {
     match tempfile::Builder::new().prefix("bf-test-").tempdir() {

@@ -135,19 +135,6 @@ pub fn make_torrent(name: &str, content: &[u8], announce: &str) -> (Vec<u8>, Inf
     (bf_bencode::to_vec(&Value::Dict(top)), hash)
 }
 
-/// Deterministic pseudo-random bytes (a test's file content).
-pub fn content(len: usize, seed: u8) -> Vec<u8> {
-    let mut x: u32 = 0x9E37_79B9 ^ u32::from(seed);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
-
 /// `target/test-artifacts`, created.
 pub fn artifacts_dir() -> PathBuf {
     // CARGO_BIN_EXE_* is target/<profile>/bf-tracker.
@@ -156,4 +143,9 @@ pub fn artifacts_dir() -> PathBuf {
     let d = target.join("test-artifacts");
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+/// Deterministic pseudo-random bytes (a test's file content).
+pub fn content(len: usize, seed: u8) -> Vec<u8> {
+    bf_testkit::pseudo_random_bytes(len, u64::from(seed))
 }
