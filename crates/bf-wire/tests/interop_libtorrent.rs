@@ -172,28 +172,7 @@ fn download_blocks_and_metadata_from_libtorrent() {
     assert!((0..shape.piece_count()).all(|p| conn.peer_has(p)));
 
     // Every block of every piece, compared with the file.
-    let mut wanted = all_blocks(&shape);
-    let total = wanted.len();
-    let mut got = 0;
-    conn.interested();
-    request_all(&mut conn, &mut wanted);
-    drive(&mut stream, &mut conn, &mut buf, deadline, |c, ev| {
-        match ev {
-            Event::Unchoked | Event::AllowedFast(_) => request_all(c, &mut wanted),
-            Event::Block(b) => {
-                let start = (b.piece * PIECE_LEN + b.begin) as usize;
-                assert_eq!(&b.data[..], &data[start..start + b.data.len()]);
-                got += 1;
-            }
-            Event::Rejected(r) => {
-                wanted.push(r);
-                request_all(c, &mut wanted);
-            }
-            _ => {}
-        }
-        got == total
-    });
-    assert_eq!(got, total);
+    fetch_every_block(&mut stream, &mut conn, &mut buf, &data, deadline);
 }
 
 #[test]

@@ -140,20 +140,7 @@ pub fn download_all_from(port: u16, info_hash: InfoHash, data: &[u8], timeout: D
             std::thread::sleep(Duration::from_millis(200));
             continue;
         };
-        stream
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        let mut out = BytesMut::new();
-        our_handshake(info_hash).encode(&mut out);
-        stream.write_all(&out).unwrap();
-        let mut buf = BytesMut::new();
-        let theirs = read_handshake(&mut stream, &mut buf, deadline);
-        assert_eq!(theirs.info_hash, info_hash);
-        let mut conn = Connection::new(config(), &theirs, Some(shape), Instant::now());
-        if conn.extension_protocol() {
-            conn.send_extended_handshake(ExtendedHandshake::default())
-                .unwrap();
-        }
+        let (mut conn, mut buf) = open_session(&mut stream, info_hash, shape, deadline);
         // Wait (bounded) for its piece set; a seeder still checking its files has none yet.
         let seen_by = Instant::now() + Duration::from_secs(3);
         let mut complete = false;
@@ -175,16 +162,56 @@ pub fn download_all_from(port: u16, info_hash: InfoHash, data: &[u8], timeout: D
         }
         std::thread::sleep(Duration::from_millis(300));
     };
+    fetch_every_block(&mut stream, &mut conn, &mut buf, data, deadline);
+}
+
+/// Sends our handshake on a connected `stream`, reads the peer's (which must be for
+/// `info_hash`) and starts a [`Connection`], with our extended handshake if both speak BEP 10.
+pub fn open_session(
+    stream: &mut TcpStream,
+    info_hash: InfoHash,
+    shape: TorrentShape,
+    deadline: Instant,
+) -> (Connection, BytesMut) {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut out = BytesMut::new();
+    our_handshake(info_hash).encode(&mut out);
+    stream.write_all(&out).unwrap();
+    let mut buf = BytesMut::new();
+    let theirs = read_handshake(stream, &mut buf, deadline);
+    assert_eq!(theirs.info_hash, info_hash);
+    let mut conn = Connection::new(config(), &theirs, Some(shape), Instant::now());
+    if conn.extension_protocol() {
+        conn.send_extended_handshake(ExtendedHandshake::default())
+            .unwrap();
+    }
+    (conn, buf)
+}
+
+/// Requests every block of the torrent `conn` knows the shape of, re-asking for rejected and
+/// choke-dropped ones, and checks each block against `data`, until all have arrived.
+pub fn fetch_every_block(
+    stream: &mut TcpStream,
+    conn: &mut Connection,
+    buf: &mut BytesMut,
+    data: &[u8],
+    deadline: Instant,
+) {
+    let Some(shape) = conn.shape().copied() else {
+        panic!("the torrent's shape must be known before fetching blocks");
+    };
     let mut wanted = all_blocks(&shape);
     let total = wanted.len();
     let mut got = 0;
     conn.interested();
-    request_all(&mut conn, &mut wanted);
-    drive(&mut stream, &mut conn, &mut buf, deadline, |c, ev| {
+    request_all(conn, &mut wanted);
+    drive(stream, conn, buf, deadline, |c, ev| {
         match ev {
             Event::Unchoked | Event::AllowedFast(_) => request_all(c, &mut wanted),
             Event::Block(b) => {
-                let start = (b.piece * PIECE_LEN + b.begin) as usize;
+                let start = (b.piece * shape.piece_length() + b.begin) as usize;
                 assert_eq!(&b.data[..], &data[start..start + b.data.len()]);
                 got += 1;
             }
@@ -197,6 +224,7 @@ pub fn download_all_from(port: u16, info_hash: InfoHash, data: &[u8], timeout: D
         }
         got == total
     });
+    assert_eq!(got, total, "every block arrived");
 }
 
 /// Connects to a downloader at `port` (retrying until it listens) as a seeder of the test
@@ -217,20 +245,7 @@ pub fn serve_all_to(
             Err(_) => std::thread::sleep(Duration::from_millis(200)),
         }
     };
-    stream
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let mut out = BytesMut::new();
-    our_handshake(info_hash).encode(&mut out);
-    stream.write_all(&out).unwrap();
-    let mut buf = BytesMut::new();
-    let theirs = read_handshake(&mut stream, &mut buf, deadline);
-    assert_eq!(theirs.info_hash, info_hash);
-    let mut conn = Connection::new(config(), &theirs, Some(shape), Instant::now());
-    if conn.extension_protocol() {
-        conn.send_extended_handshake(ExtendedHandshake::default())
-            .unwrap();
-    }
+    let (mut conn, mut buf) = open_session(&mut stream, info_hash, shape, deadline);
     conn.send_pieces(&bf_wire::Bitfield::full(shape.piece_count()))
         .unwrap();
     loop {
