@@ -43,19 +43,16 @@ fn raw_query(req: &Request) -> &[u8] {
     req.uri().query().map_or(&b""[..], str::as_bytes)
 }
 
-async fn announce(
-    State(st): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
-) -> Response {
-    let parsed = match parse_announce(raw_query(&req)) {
+/// The bencoded answer to an announce with query string `query` from `peer`.
+pub(super) fn announce_reply(st: &Shared, query: &[u8], peer: SocketAddr) -> Vec<u8> {
+    let parsed = match parse_announce(query) {
         Ok(p) => p,
-        Err(e) => return bencoded(encode_failure(&e.to_string())),
+        Err(e) => return encode_failure(&e.to_string()),
     };
     let mut peers = Vec::new();
     let stats = match st.announce(&parsed, peer, &mut peers) {
         Ok(s) => s,
-        Err(reason) => return bencoded(encode_failure(reason)),
+        Err(reason) => return encode_failure(reason),
     };
     let resp = AnnounceResponse {
         interval: st.cfg.interval,
@@ -71,18 +68,31 @@ async fn announce(
             .collect(),
         warning: None,
     };
-    bencoded(encode_announce(&resp, parsed.compact, !parsed.no_peer_id))
+    encode_announce(&resp, parsed.compact, !parsed.no_peer_id)
+}
+
+/// The bencoded answer to a scrape with query string `query`.
+pub(super) fn scrape_reply(st: &Shared, query: &[u8]) -> Vec<u8> {
+    let parsed = match parse_scrape(query) {
+        Ok(p) => p,
+        Err(e) => return encode_failure(&e.to_string()),
+    };
+    match st.scrape(&parsed.info_hashes) {
+        Ok(files) => encode_scrape(&ScrapeResponse { files }),
+        Err(reason) => encode_failure(reason),
+    }
+}
+
+async fn announce(
+    State(st): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    bencoded(announce_reply(&st, raw_query(&req), peer))
 }
 
 async fn scrape(State(st): State<Arc<Shared>>, req: Request) -> Response {
-    let parsed = match parse_scrape(raw_query(&req)) {
-        Ok(p) => p,
-        Err(e) => return bencoded(encode_failure(&e.to_string())),
-    };
-    match st.scrape(&parsed.info_hashes) {
-        Ok(files) => bencoded(encode_scrape(&ScrapeResponse { files })),
-        Err(reason) => bencoded(encode_failure(reason)),
-    }
+    bencoded(scrape_reply(&st, raw_query(&req)))
 }
 
 async fn index_page(State(st): State<Arc<Shared>>) -> Response {

@@ -1,6 +1,7 @@
 //! The tracker server: HTTP (axum) and UDP (tokio) on the same port number, over a sharded
 //! [`SwarmStore`], with `--dfile` persistence and `--allowed-dir`.
 
+mod fast_http;
 mod http;
 mod index;
 mod udp;
@@ -378,12 +379,7 @@ impl Tracker {
             tasks.spawn(rescan_loop(shared.clone(), dir));
         }
         let app = http::router(shared.clone());
-        let served = axum::serve(
-            http,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let served = fast_http::serve(http, shared.clone(), app, shutdown).await;
         tasks.shutdown().await;
         let saved = {
             let s = shared.clone();
