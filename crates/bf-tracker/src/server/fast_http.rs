@@ -27,7 +27,7 @@ use tokio::net::{TcpListener, TcpStream};
 use super::{http, unix_now, Shared};
 use crate::clf::LogEntry;
 
-/// Longest a client may take to send a request head: a connection that trickles bytes
+/// Longest a client may take to send one request head: a connection that trickles bytes
 /// (slowloris) is closed instead of holding a socket.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request head taken on this path (a scrape of 300 info-hashes is about 18 KB);
@@ -134,6 +134,8 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, st: Arc<Shared>, ap
     let mut buf = BytesMut::with_capacity(1024);
     let mut out = Vec::with_capacity(512);
     loop {
+        // One deadline for the whole head, so a client cannot trickle a byte per read forever.
+        let deadline = tokio::time::Instant::now() + HEAD_TIMEOUT;
         let head = loop {
             match parse_head(&buf) {
                 Head::Partial if buf.len() < MAX_HEAD => {}
@@ -147,7 +149,7 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, st: Arc<Shared>, ap
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 _ => return,
             }
-            match tokio::time::timeout(HEAD_TIMEOUT, stream.read_buf(&mut buf)).await {
+            match tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)).await {
                 Ok(Ok(n)) if n > 0 => {}
                 // Closed, reset or silent past the deadline: nothing to answer.
                 _ => return,
