@@ -108,6 +108,9 @@ impl TrackerClient {
         let http = reqwest::Client::builder()
             .timeout(cfg.http_timeout)
             .user_agent(cfg.user_agent.clone())
+            // Announces are minutes apart and trackers such as opentracker close after every
+            // answer: a pooled connection would only be a stale one, reset on reuse.
+            .pool_max_idle_per_host(0)
             .build()?;
         Ok(TrackerClient { http, cfg })
     }
