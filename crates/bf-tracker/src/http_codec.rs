@@ -1,12 +1,12 @@
 //! Bencoded HTTP tracker responses: written directly by the server (no value tree on the hot
 //! path) and parsed by the client half.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 use bf_bencode::{Decoder, Limits, Mode, Value};
 use bf_metainfo::{InfoHash, PeerId};
 
-use crate::types::{AnnounceResponse, PeerAddr, ScrapeResponse, ScrapeStats};
+use crate::types::{decode_compact_peers, AnnounceResponse, PeerAddr, ScrapeResponse, ScrapeStats};
 
 /// Largest response body the client half will parse.
 pub const MAX_RESPONSE_LEN: usize = 4 << 20;
@@ -168,24 +168,12 @@ fn u32_field(d: &bf_bencode::Dict<'_>, key: &'static str) -> Result<Option<u32>,
 }
 
 fn compact_peers(b: &[u8], v6: bool, out: &mut Vec<PeerAddr>) -> Result<(), ResponseError> {
-    let n = if v6 { 18 } else { 6 };
-    if b.len() % n != 0 {
-        return Err(ResponseError::Field(if v6 { "peers6" } else { "peers" }));
-    }
-    for c in b.chunks_exact(n) {
-        let port = u16::from_be_bytes([c[n - 2], c[n - 1]]);
-        let ip = if v6 {
-            let mut o = [0u8; 16];
-            o.copy_from_slice(&c[..16]);
-            IpAddr::V6(Ipv6Addr::from(o))
-        } else {
-            IpAddr::V4(Ipv4Addr::new(c[0], c[1], c[2], c[3]))
-        };
-        out.push(PeerAddr {
-            addr: SocketAddr::new(ip, port),
-            peer_id: None,
-        });
-    }
+    let peers = decode_compact_peers(b, v6).ok_or(ResponseError::Field(if v6 {
+        "peers6"
+    } else {
+        "peers"
+    }))?;
+    out.extend(peers.into_iter().map(PeerAddr::from));
     Ok(())
 }
 

@@ -109,6 +109,37 @@ pub struct PeerAddr {
     pub peer_id: Option<PeerId>,
 }
 
+impl From<SocketAddr> for PeerAddr {
+    /// A peer known by its address only (compact responses carry no ids).
+    fn from(addr: SocketAddr) -> Self {
+        PeerAddr {
+            addr,
+            peer_id: None,
+        }
+    }
+}
+
+/// Decodes compact peers (BEP 23 / BEP 7): 6 bytes each (IPv4 + port) or, with `v6`, 18
+/// (IPv6 + port), all big-endian. `None` when the length is not a multiple of the entry size.
+pub(crate) fn decode_compact_peers(b: &[u8], v6: bool) -> Option<Vec<SocketAddr>> {
+    let n = if v6 { 18 } else { 6 };
+    if b.len() % n != 0 {
+        return None;
+    }
+    Some(
+        b.chunks_exact(n)
+            .map(|c| {
+                let (ip, port) = c.split_at(n - 2);
+                let ip = match <[u8; 16]>::try_from(ip) {
+                    Ok(v6) => IpAddr::from(v6),
+                    Err(_) => IpAddr::from([ip[0], ip[1], ip[2], ip[3]]),
+                };
+                SocketAddr::new(ip, u16::from_be_bytes([port[0], port[1]]))
+            })
+            .collect(),
+    )
+}
+
 /// The tracker's answer to an announce.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AnnounceResponse {

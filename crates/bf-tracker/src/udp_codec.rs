@@ -1,11 +1,11 @@
 //! BEP 15 UDP tracker packets, both directions, IPv4 and IPv6 (peer entries of 6 or 18 bytes
 //! depending on the address family the request came over).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use bf_metainfo::{InfoHash, PeerId};
 
-use crate::types::{Event, ScrapeStats};
+use crate::types::{decode_compact_peers, Event, ScrapeStats};
 
 /// The magic constant of a connect request.
 pub const PROTOCOL_ID: u64 = 0x0417_2710_1980;
@@ -273,25 +273,7 @@ impl UdpResponse {
                 if b.len() < 20 {
                     return Err(short);
                 }
-                let n = if v6 { 18 } else { 6 };
-                let rest = &b[20..];
-                if rest.len() % n != 0 {
-                    return Err(UdpError::BadPeers);
-                }
-                let peers = rest
-                    .chunks_exact(n)
-                    .map(|c| {
-                        let port = u16::from_be_bytes([c[n - 2], c[n - 1]]);
-                        let ip = if v6 {
-                            let mut o = [0u8; 16];
-                            o.copy_from_slice(&c[..16]);
-                            IpAddr::V6(Ipv6Addr::from(o))
-                        } else {
-                            IpAddr::V4(Ipv4Addr::new(c[0], c[1], c[2], c[3]))
-                        };
-                        SocketAddr::new(ip, port)
-                    })
-                    .collect();
+                let peers = decode_compact_peers(&b[20..], v6).ok_or(UdpError::BadPeers)?;
                 Ok(UdpResponse::Announce {
                     transaction_id,
                     interval: u32_at(b, 8).ok_or(short.clone())?,

@@ -184,13 +184,7 @@ pub(super) async fn announce(
             min_interval: None,
             complete: seeders,
             incomplete: leechers,
-            peers: peers
-                .into_iter()
-                .map(|addr| PeerAddr {
-                    addr,
-                    peer_id: None,
-                })
-                .collect(),
+            peers: peers.into_iter().map(PeerAddr::from).collect(),
             warning: None,
         }),
         UdpResponse::Error { message, .. } => Err(TrackerError::Refused(message)),

@@ -59,13 +59,7 @@ pub(super) fn announce_reply(st: &Shared, query: &[u8], peer: SocketAddr) -> Vec
         min_interval: Some(st.cfg.min_interval),
         complete: stats.complete,
         incomplete: stats.incomplete,
-        peers: peers
-            .into_iter()
-            .map(|addr| PeerAddr {
-                addr,
-                peer_id: None,
-            })
-            .collect(),
+        peers: peers.into_iter().map(PeerAddr::from).collect(),
         warning: None,
     };
     encode_announce(&resp, parsed.compact, !parsed.no_peer_id)
