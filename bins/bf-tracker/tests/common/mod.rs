@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,18 +24,32 @@ pub fn exe() -> &'static str {
     env!("CARGO_BIN_EXE_bf-tracker")
 }
 
-/// Starts the tracker on a free loopback port with extra `args`, waits until it answers.
+/// Starts the tracker on a free loopback port with extra `args`, waits until it serves.
+///
+/// The port is free when picked but another process (a BitTorrent client of a parallel
+/// test) can take it before the tracker binds: then the tracker exits and another port is
+/// tried, instead of the test talking to a stranger listening there.
 pub fn start(args: &[&str]) -> Running {
-    start_on(bf_testkit::free_port(), args)
+    for _ in 0..5 {
+        if let Some(t) = try_start_on(bf_testkit::free_port(), args) {
+            return t;
+        }
+    }
+    panic!("bf-tracker did not start on any of 5 free ports");
 }
 
+/// Starts the tracker on `port` (a restart on the port of a killed one), waits until it serves.
 pub fn start_on(port: u16, args: &[&str]) -> Running {
+    try_start_on(port, args).unwrap_or_else(|| panic!("bf-tracker did not start on {port}"))
+}
+
+fn try_start_on(port: u16, args: &[&str]) -> Option<Running> {
     let mut child = ChildGuard::spawn(
         Command::new(exe())
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit()),
+            .stderr(Stdio::piped()),
     );
     let log = Arc::new(Mutex::new(Vec::new()));
     let out = child.0.stdout.take().unwrap();
@@ -44,15 +59,24 @@ pub fn start_on(port: u16, args: &[&str]) -> Running {
             l.lock().unwrap().push(line);
         }
     });
-    assert!(
-        bf_testkit::wait_until(Duration::from_secs(20), || TcpStream::connect((
-            "127.0.0.1",
-            port
-        ))
-        .is_ok()),
-        "bf-tracker did not start"
-    );
-    Running { child, port, log }
+    // The tracker says "serving" on stderr once both its sockets are bound; the lines are
+    // passed on to the test's stderr.
+    let serving = Arc::new(AtomicBool::new(false));
+    let err = child.0.stderr.take().unwrap();
+    let s = serving.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            if line.contains("serving http://") {
+                s.store(true, Ordering::SeqCst);
+            }
+            eprintln!("[bf-tracker] {line}");
+        }
+    });
+    let up = bf_testkit::wait_until(Duration::from_secs(20), || {
+        serving.load(Ordering::SeqCst) || child.0.try_wait().ok().flatten().is_some()
+    });
+    let alive = child.0.try_wait().ok().flatten().is_none();
+    (up && alive && serving.load(Ordering::SeqCst)).then_some(Running { child, port, log })
 }
 
 impl Running {

@@ -9,10 +9,17 @@
 //! and the answer leaves in one write. A request this path does not take — another path or
 //! method, a body, a malformed head — goes to hyper together with the bytes already read,
 //! so it is answered exactly as before.
+//!
+//! Accepting runs on a thread of its own, and an announce that is already readable when its
+//! connection is accepted is answered on that thread: accept, read, write, close, without
+//! the reactor registration, task and wake-ups that cost a tokio connection about as much
+//! again (measured: 0.81× opentracker's announces per CPU-second with a task per
+//! connection, 1.14× answered inline).
 
-use std::io;
-use std::net::SocketAddr;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -36,29 +43,136 @@ const MAX_HEAD: usize = 32 << 10;
 /// Headers parsed at most; a request with more goes to hyper.
 const MAX_HEADERS: usize = 32;
 
+/// Bytes read from a fresh connection on the inline path (an announce is about 300).
+const FIRST_READ: usize = 2048;
+/// How long shutdown waits for the accept thread to notice.
+const ACCEPT_STOP_WAIT: Duration = Duration::from_secs(2);
+
 /// Accepts connections until `shutdown` completes.
+///
+/// Accepting runs on a thread of its own with a blocking listener: an announce that has
+/// already arrived, with `Connection: close` (how clients announce), is answered right there
+/// — accept, read, write, close, with no reactor registration, no task and no wake-up.
+/// Anything else (a request still on its way, keep-alive, another path) becomes a task on the
+/// runtime as before.
 pub(super) async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            () = &mut shutdown => return Ok(()),
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                // Out of descriptors, or a connection reset before accept: keep serving.
-                Err(e) => {
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                }
-            },
-        };
-        tokio::spawn(connection(stream, peer, shared.clone(), app.clone()));
+    let listener = listener.into_std()?;
+    listener.set_nonblocking(false)?;
+    let wake = wake_address(listener.local_addr()?);
+    let stop = Arc::new(AtomicBool::new(false));
+    let runtime = tokio::runtime::Handle::current();
+    let thread = {
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name("bf-tracker-accept".into())
+            .spawn(move || accept_loop(&listener, &shared, &app, &runtime, &stop))?
+    };
+    shutdown.await;
+    stop.store(true, Ordering::SeqCst);
+    // The thread sits in a blocking accept(): a connection of our own wakes it.
+    let _ = std::net::TcpStream::connect_timeout(&wake, ACCEPT_STOP_WAIT);
+    let deadline = tokio::time::Instant::now() + ACCEPT_STOP_WAIT;
+    while !thread.is_finished() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    Ok(())
+}
+
+/// Where to connect to reach a listener bound to `bound` (loopback for a wildcard address).
+fn wake_address(bound: SocketAddr) -> SocketAddr {
+    let ip = match bound.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, bound.port())
+}
+
+fn accept_loop(
+    listener: &std::net::TcpListener,
+    st: &Arc<Shared>,
+    app: &Router,
+    runtime: &tokio::runtime::Handle,
+    stop: &AtomicBool,
+) {
+    // Tasks spawned from here, and sockets handed to the reactor, belong to the runtime.
+    let _runtime = runtime.enter();
+    let mut out = Vec::with_capacity(512);
+    while !stop.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                if !stop.load(Ordering::SeqCst) {
+                    answer_or_spawn(stream, peer, st, app, &mut out);
+                }
+            }
+            // Out of descriptors, or a connection reset before accept: keep serving.
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// Answers a `Connection: close` announce or scrape that is already readable, or hands the
+/// connection to a task.
+fn answer_or_spawn(
+    stream: std::net::TcpStream,
+    peer: SocketAddr,
+    st: &Arc<Shared>,
+    app: &Router,
+    out: &mut Vec<u8>,
+) {
+    if stream.set_nonblocking(true).is_err() {
+        return;
+    }
+    let mut first = [0u8; FIRST_READ];
+    let n = match (&stream).read(&mut first) {
+        Ok(0) => return,
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+        Err(_) => return,
+    };
+    let read = &first[..n];
+    if let Head::Fast(head) = parse_head(read) {
+        if !head.keep_alive && head.len == n {
+            answer(st, read, &head, peer, out);
+            match (&stream).write(out) {
+                // The whole answer is in the socket buffer; closing sends it, then FIN.
+                Ok(w) if w == out.len() => return,
+                Ok(w) => return spawn_finish_write(stream, out[w..].to_vec()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return spawn_finish_write(stream, out.clone());
+                }
+                Err(_) => return,
+            }
+        }
+    }
+    let Ok(stream) = TcpStream::from_std(stream) else {
+        return;
+    };
+    tokio::spawn(connection(
+        stream,
+        peer,
+        st.clone(),
+        app.clone(),
+        BytesMut::from(read),
+    ));
+}
+
+/// Sends the rest of an answer the socket buffer did not take at once, within the deadline.
+fn spawn_finish_write(stream: std::net::TcpStream, rest: Vec<u8>) {
+    let Ok(mut stream) = TcpStream::from_std(stream) else {
+        return;
+    };
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(HEAD_TIMEOUT, stream.write_all(&rest)).await;
+    });
 }
 
 /// What the lean path made of one request head.
@@ -66,22 +180,25 @@ enum Head {
     /// Not complete yet: read more.
     Partial,
     /// A GET of `/announce` or `/scrape` without a body: answered here.
-    Fast {
-        /// Head length in bytes.
-        len: usize,
-        /// `true` for `/announce`, `false` for `/scrape`.
-        announce: bool,
-        /// Byte range of the query string within the head.
-        query: std::ops::Range<usize>,
-        /// Byte range of the request target (for the web log).
-        target: std::ops::Range<usize>,
-        /// HTTP minor version (0 or 1).
-        minor: u8,
-        /// Whether the client keeps the connection open.
-        keep_alive: bool,
-    },
+    Fast(Fast),
     /// Anything else: hyper's business.
     Other,
+}
+
+/// An announce or scrape head the lean path answers.
+struct Fast {
+    /// Head length in bytes.
+    len: usize,
+    /// `true` for `/announce`, `false` for `/scrape`.
+    announce: bool,
+    /// Byte range of the query string within the head.
+    query: std::ops::Range<usize>,
+    /// Byte range of the request target (for the web log).
+    target: std::ops::Range<usize>,
+    /// HTTP minor version (0 or 1).
+    minor: u8,
+    /// Whether the client keeps the connection open.
+    keep_alive: bool,
 }
 
 fn parse_head(buf: &[u8]) -> Head {
@@ -120,18 +237,24 @@ fn parse_head(buf: &[u8]) -> Head {
     // httparse borrows `path` from `buf`: recover its offsets.
     let target_start = path.as_ptr() as usize - buf.as_ptr() as usize;
     let query_start = target_start + route.len() + usize::from(!query.is_empty());
-    Head::Fast {
+    Head::Fast(Fast {
         len,
         announce,
         query: query_start..query_start + query.len(),
         target: target_start..target_start + path.len(),
         minor,
         keep_alive,
-    }
+    })
 }
 
-async fn connection(mut stream: TcpStream, peer: SocketAddr, st: Arc<Shared>, app: Router) {
-    let mut buf = BytesMut::with_capacity(1024);
+/// Serves requests on one connection, starting with the bytes `buf` already read from it.
+async fn connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    st: Arc<Shared>,
+    app: Router,
+    mut buf: BytesMut,
+) {
     let mut out = Vec::with_capacity(512);
     loop {
         // One deadline for the whole head, so a client cannot trickle a byte per read forever.
@@ -155,49 +278,16 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, st: Arc<Shared>, ap
                 _ => return,
             }
         };
-        let Head::Fast {
-            len,
-            announce,
-            query,
-            target,
-            minor,
-            keep_alive,
-        } = head
-        else {
+        let Head::Fast(head) = head else {
             hand_to_hyper(stream, buf.freeze(), peer, app).await;
             return;
         };
-        let body = if announce {
-            http::announce_reply(&st, &buf[query], peer)
-        } else {
-            http::scrape_reply(&st, &buf[query])
-        };
-        out.clear();
-        out.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ");
-        out.extend_from_slice(body.len().to_string().as_bytes());
-        out.extend_from_slice(if keep_alive {
-            &b"\r\n\r\n"[..]
-        } else {
-            &b"\r\nConnection: close\r\n\r\n"[..]
-        });
-        out.extend_from_slice(&body);
-        if let Some(log) = &st.log {
-            log.log(LogEntry {
-                ip: peer.ip().to_canonical(),
-                time: unix_now(),
-                request: format!(
-                    "GET {} HTTP/1.{minor}",
-                    String::from_utf8_lossy(&buf[target])
-                ),
-                status: 200,
-                bytes: body.len(),
-            });
-        }
+        answer(&st, &buf, &head, peer, &mut out);
         if stream.write_all(&out).await.is_err() {
             return;
         }
-        buf.advance(len);
-        if !keep_alive {
+        buf.advance(head.len);
+        if !head.keep_alive {
             // Closing a socket with unread input resets it, which can destroy the answer in
             // flight: only then say goodbye with an explicit FIN first.
             if !buf.is_empty() {
@@ -205,6 +295,38 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, st: Arc<Shared>, ap
             }
             return;
         }
+    }
+}
+
+/// Writes into `out` the whole HTTP answer to the announce or scrape `head` parsed from
+/// `buf`, and logs it.
+fn answer(st: &Shared, buf: &[u8], head: &Fast, peer: SocketAddr, out: &mut Vec<u8>) {
+    let body = if head.announce {
+        http::announce_reply(st, &buf[head.query.clone()], peer)
+    } else {
+        http::scrape_reply(st, &buf[head.query.clone()])
+    };
+    out.clear();
+    out.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ");
+    out.extend_from_slice(body.len().to_string().as_bytes());
+    out.extend_from_slice(if head.keep_alive {
+        &b"\r\n\r\n"[..]
+    } else {
+        &b"\r\nConnection: close\r\n\r\n"[..]
+    });
+    out.extend_from_slice(&body);
+    if let Some(log) = &st.log {
+        log.log(LogEntry {
+            ip: peer.ip().to_canonical(),
+            time: unix_now(),
+            request: format!(
+                "GET {} HTTP/1.{}",
+                String::from_utf8_lossy(&buf[head.target.clone()]),
+                head.minor
+            ),
+            status: 200,
+            bytes: body.len(),
+        });
     }
 }
 
@@ -284,13 +406,7 @@ mod tests {
     #[test]
     fn heads_that_take_the_lean_path_and_those_that_do_not() {
         let fast = |h: &[u8]| match parse_head(h) {
-            Head::Fast {
-                announce,
-                query,
-                keep_alive,
-                len,
-                ..
-            } => Some((announce, h[query].to_vec(), keep_alive, len)),
+            Head::Fast(f) => Some((f.announce, h[f.query].to_vec(), f.keep_alive, f.len)),
             _ => None,
         };
         let h = b"GET /announce?a=1&b=2 HTTP/1.1\r\nHost: x\r\n\r\nGET /next";
