@@ -72,7 +72,8 @@ pub struct PieceEncoder {
     /// The last source symbol zero-padded to T, when the piece is not a multiple of T.
     padded_last: Option<Bytes>,
     inner: SourceBlockEncoder,
-    memo: HashMap<u32, Bytes>,
+    /// Repair symbols K … K + REPAIR_MEMO_SPAN - 1 once generated, indexed by ESI - K.
+    memo: Vec<Option<Bytes>>,
 }
 
 impl PieceEncoder {
@@ -103,7 +104,7 @@ impl PieceEncoder {
             data,
             padded_last,
             inner,
-            memo: HashMap::new(),
+            memo: vec![None; REPAIR_MEMO_SPAN as usize],
         })
     }
 
@@ -132,13 +133,8 @@ impl PieceEncoder {
             return Ok(s);
         }
         let k = self.layout.source_symbols();
-        if esi < k + REPAIR_MEMO_SPAN {
-            if let Some(s) = self.memo.get(&esi) {
-                return Ok(s.clone());
-            }
-            let s = self.generate_repair(esi);
-            self.memo.insert(esi, s.clone());
-            return Ok(s);
+        if let Some(slot) = self.memo.get_mut((esi - k) as usize) {
+            return Ok(slot.get_or_insert_with(|| generate(&self.inner, k, esi)).clone());
         }
         Ok(self.generate_repair(esi))
     }
@@ -166,14 +162,7 @@ impl PieceEncoder {
     }
 
     fn generate_repair(&self, esi: u32) -> Bytes {
-        let k = self.layout.source_symbols();
-        // raptorq numbers repair symbols from 0 = ESI K; it maps ESI to ISI (+ K' - K) itself.
-        let packet = self.inner.repair_packets(esi - k, 1);
-        packet
-            .into_iter()
-            .next()
-            .map(|p| Bytes::from(p.split().1))
-            .unwrap_or_default()
+        generate(&self.inner, self.layout.source_symbols(), esi)
     }
 
     /// Approximate heap bytes held: the piece, raptorq's copy of the source symbols, its L
@@ -188,6 +177,17 @@ impl PieceEncoder {
             + self.padded_last.as_ref().map_or(0, Bytes::len)
             + REPAIR_MEMO_SPAN as usize * SYMBOL_SIZE
     }
+}
+
+/// Repair symbol `esi` (≥ K) of the block `inner` encodes.
+fn generate(inner: &SourceBlockEncoder, k: u32, esi: u32) -> Bytes {
+    // raptorq numbers repair symbols from 0 = ESI K; it maps ESI to ISI (+ K' - K) itself.
+    inner
+        .repair_packets(esi - k, 1)
+        .into_iter()
+        .next()
+        .map(|p| Bytes::from(p.split().1))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
