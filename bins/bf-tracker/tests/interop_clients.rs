@@ -17,9 +17,10 @@ const LT_SCRIPT: &str = r#"
 import sys, time
 import libtorrent as lt
 torrent, save, port, secs = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+host = sys.argv[5] if len(sys.argv) > 5 else '127.0.0.1'
 s = lt.session({
-    'listen_interfaces': '127.0.0.1:%d' % port,
-    'outgoing_interfaces': '127.0.0.1',
+    'listen_interfaces': ('[%s]:%d' if ':' in host else '%s:%d') % (host, port),
+    'outgoing_interfaces': host,
     'enable_dht': False, 'enable_lsd': False, 'enable_upnp': False, 'enable_natpmp': False,
     'allow_multiple_connections_per_ip': True,
     'enable_outgoing_utp': False, 'enable_incoming_utp': False,
@@ -60,9 +61,13 @@ fn swarm(announce: &str, seed: u8, len: usize) -> Swarm {
 }
 
 fn libtorrent(s: &Swarm, save: &Path, secs: u32) -> ChildGuard {
+    libtorrent_on(s, save, secs, "127.0.0.1", bf_testkit::free_port())
+}
+
+/// libtorrent listening on `host`:`port` (an IPv6 host for the IPv6 test).
+fn libtorrent_on(s: &Swarm, save: &Path, secs: u32, host: &str, port: u16) -> ChildGuard {
     let script = s.dir.path().join("lt.py");
     std::fs::write(&script, LT_SCRIPT).unwrap();
-    let port = bf_testkit::free_port();
     ChildGuard::spawn(
         Command::new(bf_testkit::SYSTEM_PYTHON)
             .arg(&script)
@@ -70,6 +75,7 @@ fn libtorrent(s: &Swarm, save: &Path, secs: u32) -> ChildGuard {
             .arg(save)
             .arg(port.to_string())
             .arg(secs.to_string())
+            .arg(host)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit()),
     )
@@ -138,6 +144,52 @@ fn transmission(s: &Swarm) -> ChildGuard {
 /// Waits until scrape shows `want(stats)`.
 fn wait_scrape(port: u16, h: &InfoHash, want: impl Fn(bf_tracker::ScrapeStats) -> bool) -> bool {
     bf_testkit::wait_until(Duration::from_secs(45), || want(common::scrape(port, h)))
+}
+
+/// libtorrent on `[::1]` announces over HTTP and UDP to a tracker bound to `::`; an IPv6
+/// announce of ours then gets libtorrent back: in `peers6` (BEP 7) over HTTP, as an 18-byte
+/// entry (BEP 15) over UDP.
+#[test]
+fn libtorrent_announces_over_ipv6_http_and_udp() {
+    if !bf_testkit::require_libtorrent() {
+        return;
+    }
+    let t = common::start_bound("::", &[]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = bf_tracker::TrackerClient::new(bf_tracker::ClientConfig::default()).unwrap();
+    let http = format!("http://[::1]:{}/announce", t.port);
+    let udp = format!("udp://[::1]:{}/announce", t.port);
+    for (url, seed) in [(http, 51), (udp, 52)] {
+        let s = swarm(&url, seed, 100_000);
+        let lt_port = bf_testkit::free_port();
+        let _lt = libtorrent_on(&s, &s.dir.path().join("seed"), 60, "::1", lt_port);
+        // Scrape goes over IPv4: the `::` socket takes IPv4-mapped connections too.
+        assert!(
+            wait_scrape(t.port, &s.hash, |st| st.complete == 1),
+            "{url}: libtorrent not seen"
+        );
+        let mut ours = bf_tracker::AnnounceRequest::new(
+            s.hash,
+            bf_metainfo::PeerId(*b"-BF0001-ipv6ipv6ipv6"),
+            6999,
+        );
+        ours.left = 1;
+        let got = rt.block_on(client.announce(&url, &ours)).unwrap();
+        let want = std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, lt_port));
+        assert!(
+            got.peers.iter().any(|p| p.addr == want),
+            "{url}: libtorrent's [::1]:{lt_port} not among {:?}",
+            got.peers
+        );
+        assert!(
+            got.peers.iter().all(|p| p.addr.is_ipv6()),
+            "{url}: only IPv6 peers here: {:?}",
+            got.peers
+        );
+    }
 }
 
 #[test]

@@ -134,7 +134,9 @@ impl PieceEncoder {
         }
         let k = self.layout.source_symbols();
         if let Some(slot) = self.memo.get_mut((esi - k) as usize) {
-            return Ok(slot.get_or_insert_with(|| generate(&self.inner, k, esi)).clone());
+            return Ok(slot
+                .get_or_insert_with(|| generate(&self.inner, k, esi))
+                .clone());
         }
         Ok(self.generate_repair(esi))
     }

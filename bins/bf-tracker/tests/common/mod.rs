@@ -30,8 +30,13 @@ pub fn exe() -> &'static str {
 /// test) can take it before the tracker binds: then the tracker exits and another port is
 /// tried, instead of the test talking to a stranger listening there.
 pub fn start(args: &[&str]) -> Running {
+    start_bound("127.0.0.1", args)
+}
+
+/// [`start`] with the listening address `bind` (`::` serves IPv6 and IPv4-mapped clients).
+pub fn start_bound(bind: &str, args: &[&str]) -> Running {
     for _ in 0..5 {
-        if let Some(t) = try_start_on(bf_testkit::free_port(), args) {
+        if let Some(t) = try_start_on(bind, bf_testkit::free_port(), args) {
             return t;
         }
     }
@@ -40,13 +45,14 @@ pub fn start(args: &[&str]) -> Running {
 
 /// Starts the tracker on `port` (a restart on the port of a killed one), waits until it serves.
 pub fn start_on(port: u16, args: &[&str]) -> Running {
-    try_start_on(port, args).unwrap_or_else(|| panic!("bf-tracker did not start on {port}"))
+    try_start_on("127.0.0.1", port, args)
+        .unwrap_or_else(|| panic!("bf-tracker did not start on {port}"))
 }
 
-fn try_start_on(port: u16, args: &[&str]) -> Option<Running> {
+fn try_start_on(bind: &str, port: u16, args: &[&str]) -> Option<Running> {
     let mut child = ChildGuard::spawn(
         Command::new(exe())
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--bind", bind, "--port", &port.to_string()])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped()),
