@@ -302,7 +302,7 @@ async fn connection(
 /// `buf`, and logs it.
 fn answer(st: &Shared, buf: &[u8], head: &Fast, peer: SocketAddr, out: &mut Vec<u8>) {
     let body = if head.announce {
-        http::announce_reply(st, &buf[head.query.clone()], peer)
+        http::announce_reply(st, &buf[head.query.clone()], peer).into()
     } else {
         http::scrape_reply(st, &buf[head.query.clone()])
     };

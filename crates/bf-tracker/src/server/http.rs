@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -10,8 +11,9 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+use bytes::Bytes;
 
-use super::{index, unix_now, Shared};
+use super::{index, unix_now, Shared, FULL_SCRAPE_TTL};
 use crate::clf::LogEntry;
 use crate::http_codec::{encode_announce, encode_failure, encode_scrape};
 use crate::query::{parse_announce, parse_scrape};
@@ -32,8 +34,8 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
     r.with_state(shared)
 }
 
-fn bencoded(body: Vec<u8>) -> Response {
-    let mut r = Response::new(Body::from(body));
+fn bencoded(body: impl Into<Body>) -> Response {
+    let mut r = Response::new(body.into());
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     r
@@ -66,15 +68,32 @@ pub(super) fn announce_reply(st: &Shared, query: &[u8], peer: SocketAddr) -> Vec
 }
 
 /// The bencoded answer to a scrape with query string `query`.
-pub(super) fn scrape_reply(st: &Shared, query: &[u8]) -> Vec<u8> {
+pub(super) fn scrape_reply(st: &Shared, query: &[u8]) -> Bytes {
     let parsed = match parse_scrape(query) {
         Ok(p) => p,
-        Err(e) => return encode_failure(&e.to_string()),
+        Err(e) => return encode_failure(&e.to_string()).into(),
     };
-    match st.scrape(&parsed.info_hashes) {
-        Ok(files) => encode_scrape(&ScrapeResponse { files }),
-        Err(reason) => encode_failure(reason),
+    if parsed.info_hashes.is_empty() && st.cfg.full_scrape {
+        return full_scrape_body(st);
     }
+    match st.scrape(&parsed.info_hashes) {
+        Ok(files) => encode_scrape(&ScrapeResponse { files }).into(),
+        Err(reason) => encode_failure(reason).into(),
+    }
+}
+
+/// The encoded full scrape, rebuilt at most once per [`FULL_SCRAPE_TTL`].
+fn full_scrape_body(st: &Shared) -> Bytes {
+    let mut cached = st.full_scrape.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((made, body)) = cached.as_ref() {
+        if made.elapsed() < FULL_SCRAPE_TTL {
+            return body.clone();
+        }
+    }
+    let files = st.all_stats().into_iter().collect();
+    let body = Bytes::from(encode_scrape(&ScrapeResponse { files }));
+    *cached = Some((Instant::now(), body.clone()));
+    body
 }
 
 async fn announce(
@@ -136,4 +155,45 @@ async fn web_log(State(st): State<Arc<Shared>>, req: Request, next: Next) -> Res
         bytes,
     });
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http_codec::decode_scrape;
+    use crate::types::AnnounceRequest;
+    use crate::ServerConfig;
+    use bf_metainfo::{InfoHash, PeerId};
+
+    #[test]
+    fn full_scrape_is_served_from_its_cache_named_scrapes_are_fresh() {
+        let sh = Shared::new(ServerConfig::default(), None);
+        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap_or_else(|_| unreachable!());
+        let announce = |h: u8| {
+            let req = AnnounceRequest::new(InfoHash([h; 20]), PeerId([h; 20]), 7000);
+            let _ = sh.announce(&req, peer, &mut Vec::new());
+        };
+        let files = |body: Bytes| decode_scrape(&body).map(|r| r.files.len()).ok();
+        announce(1);
+        assert_eq!(files(scrape_reply(&sh, b"")), Some(1));
+        announce(2);
+        assert_eq!(files(scrape_reply(&sh, b"")), Some(1), "cached");
+        let mut q = String::from("info_hash=");
+        crate::query::percent_encode(&[2; 20], &mut q);
+        assert_eq!(
+            files(scrape_reply(&sh, q.as_bytes())),
+            Some(1),
+            "named: fresh"
+        );
+        // Once the cached body is older than the TTL it is rebuilt.
+        if let Some((made, _)) = sh
+            .full_scrape
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            *made = made.checked_sub(FULL_SCRAPE_TTL).unwrap_or(*made);
+        }
+        assert_eq!(files(scrape_reply(&sh, b"")), Some(2));
+    }
 }

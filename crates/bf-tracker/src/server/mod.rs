@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use bf_metainfo::InfoHash;
+use bytes::Bytes;
 
 use crate::allowed::{AllowedDir, TorrentInfo};
 use crate::clf::LogSink;
@@ -117,7 +118,14 @@ pub(crate) struct Shared {
     cfg: ServerConfig,
     started: Instant,
     log: Option<LogSink>,
+    /// The last full scrape's encoded body and when it was made (see [`FULL_SCRAPE_TTL`]).
+    full_scrape: Mutex<Option<(Instant, Bytes)>>,
 }
+
+/// How long one encoded full scrape is served again before it is rebuilt: with 100k torrents
+/// it is megabytes and tens of milliseconds of work, which a client asking in a loop must not
+/// be able to demand at will. Scrape counters are advisory; BEP 48 asks no fresher.
+pub(crate) const FULL_SCRAPE_TTL: Duration = Duration::from_secs(10);
 
 /// Why an announce was refused (the text goes to the client).
 pub(crate) type Refusal = &'static str;
@@ -133,6 +141,7 @@ impl Shared {
             cfg,
             started: Instant::now(),
             log,
+            full_scrape: Mutex::new(None),
         }
     }
 
