@@ -9,8 +9,9 @@
 //!   shared by all pieces of the same K ([`PlanCache`]); the cache is an LRU bounded by bytes.
 //! - [`PieceDecoder`] (downloader): validates every symbol before raptorq sees it (raptorq
 //!   panics on malformed input), records its sender, concatenates when all K blocks are
-//!   there, solves only when a solve can succeed, verifies SHA-1 and names polluters
-//!   ([`Verdict`]).
+//!   there, solves only when a solve can succeed (by the decoding map when few blocks are
+//!   missing, by raptorq's decoder otherwise: see `docs/decisions.md`), verifies SHA-1 and
+//!   names polluters ([`Verdict`]).
 //! - [`EsiAllocator`] (downloader): which ESIs to ask for, so nothing received is a duplicate.
 //! - [`RepairBudget`] (server): a per-peer token bucket on repair symbols, time passed in.
 //!
