@@ -1,6 +1,8 @@
 //! Our client half against our server, in process, over HTTP and UDP, with BEP 12 tiers.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::time::Duration;
 
 use bf_metainfo::{InfoHash, PeerId};
@@ -24,14 +26,7 @@ async fn start() -> (
     let t = Tracker::bind(cfg).await.unwrap();
     let http = format!("http://{}/announce", t.http_addr().unwrap());
     let udp = format!("udp://{}/announce", t.udp_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let h = tokio::spawn(async move {
-        t.run(async {
-            let _ = rx.await;
-        })
-        .await
-        .unwrap();
-    });
+    let (tx, h) = common::spawn(t);
     (http, udp, tx, h)
 }
 

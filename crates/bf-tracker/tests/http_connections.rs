@@ -3,6 +3,8 @@
 //! pipelining) by a task; shutdown closes the listener.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
@@ -27,14 +29,7 @@ async fn start() -> (
     };
     let t = Tracker::bind(cfg).await.unwrap();
     let addr = t.http_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let h = tokio::spawn(async move {
-        t.run(async {
-            let _ = rx.await;
-        })
-        .await
-        .unwrap();
-    });
+    let (tx, h) = common::spawn(t);
     (addr, tx, h)
 }
 
