@@ -1,6 +1,7 @@
 //! How the HTTP listener handles connections: an announce already readable at accept is
 //! answered on the accept thread, anything else (a head still arriving, keep-alive,
-//! pipelining) by a task; shutdown closes the listener.
+//! pipelining, the tail of an answer too big for the socket buffer) by a task; shutdown
+//! closes the listener.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -11,6 +12,8 @@ use std::time::Duration;
 
 use bf_tracker::{ServerConfig, Tracker};
 
+/// The info-hash of [`ANNOUNCE`], percent-encoded.
+const ONES: &str = "%01%01%01%01%01%01%01%01%01%01%01%01%01%01%01%01%01%01%01%01";
 const ANNOUNCE: &str =
     "/announce?info_hash=%01%01%01%01%01%01%01%01%01%01%01%01%01%01%01%01%01%01%01%01\
 &peer_id=-BF0001-abcdefghijkl&port=6881&uploaded=0&downloaded=0&left=5";
@@ -98,13 +101,33 @@ async fn heads_in_pieces_keep_alive_and_pipelining_are_all_answered() {
         // Pipelined in one write, the second closing: both answered, then end of stream.
         let mut s = connect(addr);
         let two = format!(
-            "GET {ANNOUNCE} HTTP/1.1\r\nHost: x\r\n\r\nGET /scrape HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            "GET {ANNOUNCE} HTTP/1.1\r\nHost: x\r\n\r\nGET /scrape?info_hash={ONES} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
         );
         s.write_all(two.as_bytes()).unwrap();
         assert!(is_announce_answer(&read_answer(&mut s).unwrap()));
         let (head, body) = read_answer(&mut s).unwrap();
         assert!(head.starts_with("HTTP/1.1 200") && body.starts_with(b"d5:files"));
         assert!(read_answer(&mut s).is_none());
+
+        // A full scrape bigger than the socket buffer takes at once (3,000 torrents, ~200 KB):
+        // the rest of the answer is written by a task.
+        let mut s = connect(addr);
+        for i in 0..3000u32 {
+            let mut target = String::from("/announce?info_hash=");
+            let mut hash = [7u8; 20];
+            hash[..4].copy_from_slice(&i.to_be_bytes());
+            bf_tracker::query::percent_encode(&hash, &mut target);
+            target.push_str("&peer_id=-BF0001-abcdefghijkl&port=6881&left=1");
+            write!(s, "GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            assert!(is_announce_answer(&read_answer(&mut s).unwrap()));
+        }
+        let mut s = connect(addr);
+        write!(s, "GET /scrape HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let mut all = Vec::new();
+        s.read_to_end(&mut all).unwrap();
+        let split = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let files = bf_tracker::http_codec::decode_scrape(&all[split..]).unwrap().files;
+        assert!(files.len() >= 3000, "{} torrents in the full scrape", files.len());
 
         // The index page still goes through the router.
         let mut s = connect(addr);
