@@ -6,7 +6,10 @@
 //! messages crossing on the wire: neither may ever see a protocol violation.
 #![no_main]
 
-use std::time::{Duration, Instant};
+#[path = "../../crates/bf-wire/tests/shared/engine_actions.rs"]
+mod engine_actions;
+
+use std::time::Instant;
 
 use bf_metainfo::{InfoHash, PeerId};
 use bf_wire::bytes::{Bytes, BytesMut};
@@ -167,72 +170,11 @@ fn message(s: &mut Script<'_>) -> Message {
     }
 }
 
-/// An engine action; refusals are expected.
+/// An engine action picked by the script (shared with the two-peer property test).
 fn local(c: &mut Connection, s: &mut Script<'_>, now: Instant) {
-    let first_out = c.outstanding_requests().map(|(r, _)| r).next();
-    let first_req = c.peer_requests().next();
-    let first_sym = c.peer_symbol_requests().next();
-    let piece = s.small() % PIECES;
-    let _ = match s.small() % 20 {
-        0 => {
-            c.unchoke();
-            Ok(())
-        }
-        1 => {
-            c.choke();
-            Ok(())
-        }
-        2 | 3 => {
-            let len = shape().piece_len(piece).unwrap_or(1);
-            let begin = (s.small() % 2) * 16384;
-            let length = 16384.min(len.saturating_sub(begin)).max(1);
-            c.request(BlockRequest::new(piece, begin, length), now)
-        }
-        4 => match first_out {
-            Some(r) => c.cancel(r),
-            None => Ok(()),
-        },
-        5 => match first_req {
-            Some(r) => c.send_block(Block {
-                piece: r.piece,
-                begin: r.begin,
-                data: Bytes::from(vec![1; r.length as usize]),
-            }),
-            None => Ok(()),
-        },
-        6 => match first_req {
-            Some(r) => c.reject(r),
-            None => Ok(()),
-        },
-        7 | 8 => c.request_symbols(range(s), now),
-        9 => match first_sym {
-            Some(r) => c.send_symbol(r.piece, r.first_esi, Bytes::from(vec![2; T as usize])),
-            None => Ok(()),
-        },
-        10 => match first_sym {
-            Some(r) => c.reject_symbols(r),
-            None => Ok(()),
-        },
-        11 => c.cancel_symbols(piece),
-        12 => c.allow_fast(piece),
-        13 => c.have(piece),
-        14 => {
-            c.interested();
-            Ok(())
-        }
-        15 => {
-            let mut mine = Bitfield::new(PIECES);
-            mine.set(piece);
-            c.send_pieces(&mine)
-        }
-        16 => c.suggest(piece),
-        17 => c.send_extended_handshake(ExtendedHandshake::default()),
-        18 => c.request_metadata(u32::from(s.small() % 4)),
-        _ => {
-            c.poll_keepalive(now + Duration::from_secs(u64::from(s.small())));
-            Ok(())
-        }
-    };
+    let op = s.byte().unwrap_or(0);
+    let (a, b) = (s.small(), s.small());
+    engine_actions::act(c, &shape(), T, op, a, b, now);
 }
 
 fn drain(c: &mut Connection, now: Instant) -> BytesMut {

@@ -7,6 +7,17 @@ use std::process::Command;
 
 use bf_metainfo::Metainfo;
 
+/// Runs `cmd`, failing the test with its stderr unless it succeeds.
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        cmd.get_program(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn bf_maketorrent_and_mktorrent_agree() {
     if !bf_testkit::require("mktorrent") {
@@ -23,32 +34,18 @@ fn bf_maketorrent_and_mktorrent_agree() {
     for input in [tree.clone(), tree.join("x/y/deep.bin")] {
         let ours = dir.path().join("ours.torrent");
         let theirs = dir.path().join("theirs.torrent");
-        let out = Command::new(env!("CARGO_BIN_EXE_bf-maketorrent"))
+        run(Command::new(env!("CARGO_BIN_EXE_bf-maketorrent"))
             .args([
                 input.as_os_str(),
                 url.as_ref(),
                 "-o".as_ref(),
                 ours.as_os_str(),
             ])
-            .args(["--piece-size", "256K", "--force"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let out = Command::new("mktorrent")
+            .args(["--piece-size", "256K", "--force"]));
+        run(Command::new("mktorrent")
             .args(["-l", "18", "-a", url, "-o"])
             .arg(&theirs)
-            .arg(&input)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .arg(&input));
         let ours = Metainfo::from_bytes(&fs::read(&ours).unwrap()).unwrap();
         let theirs = Metainfo::from_bytes(&fs::read(&theirs).unwrap()).unwrap();
         assert_eq!(ours.info_hash(), theirs.info_hash(), "{input:?}");

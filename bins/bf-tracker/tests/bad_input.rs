@@ -122,13 +122,12 @@ fn malformed_http_queries_get_failure_reasons() {
         .is_some());
 }
 
-#[test]
-fn garbage_udp_packets_get_error_packets() {
-    let t = common::start(&[]);
-    let mut bad_conn = Vec::new();
+/// A BEP 15 announce packet (a `started` seed of torrent 0x01…) under `connection_id`.
+fn udp_announce(connection_id: u64, transaction_id: u32) -> Vec<u8> {
+    let mut out = Vec::new();
     UdpRequest::Announce(UdpAnnounce {
-        connection_id: 12345,
-        transaction_id: 77,
+        connection_id,
+        transaction_id,
         info_hash: bf_metainfo::InfoHash([1; 20]),
         peer_id: bf_metainfo::PeerId([2; 20]),
         downloaded: 0,
@@ -140,7 +139,14 @@ fn garbage_udp_packets_get_error_packets() {
         num_want: -1,
         port: 6881,
     })
-    .write(&mut bad_conn);
+    .write(&mut out);
+    out
+}
+
+#[test]
+fn garbage_udp_packets_get_error_packets() {
+    let t = common::start(&[]);
+    let bad_conn = udp_announce(12345, 77);
     let mut connect_bad_magic = Vec::new();
     connect_bad_magic.extend_from_slice(&1u64.to_be_bytes());
     connect_bad_magic.extend_from_slice(&0u32.to_be_bytes());
@@ -191,22 +197,7 @@ fn garbage_udp_packets_get_error_packets() {
     else {
         panic!("no connect answer")
     };
-    let mut a = Vec::new();
-    UdpRequest::Announce(UdpAnnounce {
-        connection_id,
-        transaction_id: 43,
-        info_hash: bf_metainfo::InfoHash([1; 20]),
-        peer_id: bf_metainfo::PeerId([2; 20]),
-        downloaded: 0,
-        left: 0,
-        uploaded: 0,
-        event: bf_tracker::Event::Started,
-        ip: 0,
-        key: 0,
-        num_want: -1,
-        port: 6881,
-    })
-    .write(&mut a);
+    let a = udp_announce(connection_id, 43);
     sock.send_to(&a, ("127.0.0.1", t.port)).unwrap();
     let n = sock.recv(&mut buf).unwrap();
     assert!(matches!(

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use bf_metainfo::{create, CreateOptions, Metainfo, Source};
@@ -87,6 +87,15 @@ fn their_files(j: &Json) -> Vec<(String, u64, bool)> {
         .collect()
 }
 
+/// A file tree (`make_tree`) and a single file of `len` bytes `fill`, in `dir`.
+fn inputs(dir: &Path, fill: u8, len: usize) -> (PathBuf, PathBuf) {
+    let tree = dir.join("tree");
+    make_tree(&tree);
+    let single = dir.join("one.bin");
+    fs::write(&single, vec![fill; len]).unwrap();
+    (tree, single)
+}
+
 fn make_tree(root: &Path) {
     for (p, n) in [
         ("docs/readme.txt", 1_234usize),
@@ -111,10 +120,7 @@ fn libtorrent_loads_our_torrents_with_the_same_hash_and_files() {
         return;
     }
     let dir = bf_testkit::temp_dir();
-    let tree = dir.path().join("tree");
-    make_tree(&tree);
-    let single = dir.path().join("one.bin");
-    fs::write(&single, vec![3u8; 100_001]).unwrap();
+    let (tree, single) = inputs(dir.path(), 3, 100_001);
 
     for (input, pl) in [(&tree, None), (&tree, Some(1 << 16)), (&single, None)] {
         let opts = CreateOptions {
@@ -142,10 +148,7 @@ fn we_read_libtorrent_hybrid_torrents_as_v1() {
         return;
     }
     let dir = bf_testkit::temp_dir();
-    let tree = dir.path().join("tree");
-    make_tree(&tree);
-    let single = dir.path().join("one.bin");
-    fs::write(&single, vec![5u8; 70_000]).unwrap();
+    let (tree, single) = inputs(dir.path(), 5, 70_000);
 
     for input in [&tree, &single] {
         let t = dir.path().join("lt.torrent");

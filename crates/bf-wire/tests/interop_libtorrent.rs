@@ -110,15 +110,7 @@ fn download_blocks_and_metadata_from_libtorrent() {
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let mut out = BytesMut::new();
-    our_handshake(info_hash).encode(&mut out);
-    stream.write_all(&out).unwrap();
-    let mut buf = BytesMut::new();
-    let theirs = read_handshake(&mut stream, &mut buf, deadline);
-    assert_eq!(theirs.info_hash, info_hash);
+    let (theirs, mut buf) = exchange_handshakes(&mut stream, info_hash, deadline);
     assert!(theirs.reserved.extension_protocol() && theirs.reserved.fast());
 
     // Start as a magnet link would: no shape until the metadata is fetched and checked.

@@ -1,6 +1,9 @@
 //! The connection state machine, driven message by message and as two connected peers.
 #![allow(clippy::unwrap_used)]
 
+#[path = "shared/engine_actions.rs"]
+mod engine_actions;
+
 use std::time::{Duration, Instant};
 
 use bf_metainfo::{InfoHash, PeerId};
@@ -731,68 +734,6 @@ fn our_piece_set_goes_first_and_keepalives_follow_idleness() {
     assert!(!c.poll_keepalive(start + Duration::from_secs(100)));
 }
 
-/// One engine action on a connection of a [`Pair`]; refusals (`SendError`) are expected.
-fn pair_op(c: &mut Connection, op: u8, a: u32, b: u32, now: Instant) {
-    let piece = a % 5;
-    let len = shape().piece_len(piece).unwrap();
-    let begin = (b % 4) * 16384;
-    let r = BlockRequest::new(piece, begin, 16384.min(len.saturating_sub(begin)).max(1));
-    let first_out = c.outstanding_requests().map(|(r, _)| r).next();
-    let first_req = c.peer_requests().next();
-    let first_sym = c.peer_symbol_requests().next();
-    let _ = match op {
-        0 => {
-            c.unchoke();
-            Ok(())
-        }
-        1 => {
-            c.choke();
-            Ok(())
-        }
-        2 | 3 => c.request(r, now),
-        4 => c.cancel(first_out.unwrap_or(r)),
-        5 => match first_req {
-            Some(r) => c.send_block(block(r)),
-            None => Ok(()),
-        },
-        6 => match first_req {
-            Some(r) => c.reject(r),
-            None => Ok(()),
-        },
-        7 | 8 => c.request_symbols(SymbolRange::new(piece, b % 40, 1 + a % 6), now),
-        9 => match first_sym {
-            Some(s) => c.send_symbol(
-                s.piece,
-                s.first_esi,
-                Bytes::from(vec![1; SYMBOL_SIZE as usize]),
-            ),
-            None => Ok(()),
-        },
-        10 => match first_sym {
-            Some(s) => c.reject_symbols(s),
-            None => Ok(()),
-        },
-        11 => c.cancel_symbols(piece),
-        12 => c.allow_fast(piece),
-        13 => c.have(piece),
-        14 => {
-            c.interested();
-            Ok(())
-        }
-        15 => {
-            let mut mine = Bitfield::new(5);
-            mine.set(piece);
-            c.send_pieces(&mine)
-        }
-        16 => c.suggest(piece),
-        17 => c.send_extended_handshake(ExtendedHandshake::default()),
-        _ => {
-            c.not_interested();
-            Ok(())
-        }
-    };
-}
-
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
 
@@ -802,7 +743,7 @@ proptest::proptest! {
     fn two_honest_peers_never_violate(
         fast in proptest::prelude::any::<bool>(),
         steps in proptest::collection::vec(
-            proptest::collection::vec((0u8..19, 0u32..64, 0u32..64, proptest::prelude::any::<bool>()), 0..4),
+            proptest::collection::vec((0u8..engine_actions::ACTIONS, 0u32..64, 0u32..64, proptest::prelude::any::<bool>()), 0..4),
             1..40,
         ),
     ) {
@@ -811,7 +752,7 @@ proptest::proptest! {
         for ops in steps {
             for (op, a, b, on_a) in ops {
                 let c = if on_a { &mut p.a } else { &mut p.b };
-                pair_op(c, op, a, b, now);
+                engine_actions::act(c, &shape(), SYMBOL_SIZE, op, a, b, now);
             }
             // Both directions are on the wire at once, so cancels cross blocks.
             let (mut ab, mut ba) = (BytesMut::new(), BytesMut::new());

@@ -165,14 +165,13 @@ pub fn download_all_from(port: u16, info_hash: InfoHash, data: &[u8], timeout: D
     fetch_every_block(&mut stream, &mut conn, &mut buf, data, deadline);
 }
 
-/// Sends our handshake on a connected `stream`, reads the peer's (which must be for
-/// `info_hash`) and starts a [`Connection`], with our extended handshake if both speak BEP 10.
-pub fn open_session(
+/// Sends our handshake for `info_hash` and reads the peer's (checked to be for the same
+/// torrent); returns it and whatever arrived after it.
+pub fn exchange_handshakes(
     stream: &mut TcpStream,
     info_hash: InfoHash,
-    shape: TorrentShape,
     deadline: Instant,
-) -> (Connection, BytesMut) {
+) -> (Handshake, BytesMut) {
     stream
         .set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
@@ -182,6 +181,18 @@ pub fn open_session(
     let mut buf = BytesMut::new();
     let theirs = read_handshake(stream, &mut buf, deadline);
     assert_eq!(theirs.info_hash, info_hash);
+    (theirs, buf)
+}
+
+/// Sends our handshake on a connected `stream`, reads the peer's (which must be for
+/// `info_hash`) and starts a [`Connection`], with our extended handshake if both speak BEP 10.
+pub fn open_session(
+    stream: &mut TcpStream,
+    info_hash: InfoHash,
+    shape: TorrentShape,
+    deadline: Instant,
+) -> (Connection, BytesMut) {
+    let (theirs, buf) = exchange_handshakes(stream, info_hash, deadline);
     let mut conn = Connection::new(config(), &theirs, Some(shape), Instant::now());
     if conn.extension_protocol() {
         conn.send_extended_handshake(ExtendedHandshake::default())
