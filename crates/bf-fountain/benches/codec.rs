@@ -5,9 +5,10 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use bf_fountain::{PieceDecoder, PieceEncoder, PlanCache, SYMBOL_SIZE};
+use bf_fountain::{PieceDecoder, PieceEncoder, PlanCache, SYMBOL_ALIGNMENT, SYMBOL_SIZE};
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use raptorq::{EncodingPacket, ObjectTransmissionInformation, PayloadId, SourceBlockDecoder};
 use sha1::{Digest, Sha1};
 
 const T: usize = SYMBOL_SIZE;
@@ -72,6 +73,33 @@ fn codec(c: &mut Criterion) {
             });
         });
         for (name, syms) in symbol_sets(&mut enc) {
+            if name != "decode_all_source" {
+                // The baseline: raptorq's own block decoder on the same symbols, as
+                // bf-fountain called it before it ran the solver on its own memory.
+                let oti = ObjectTransmissionInformation::new(
+                    len as u64,
+                    T as u16,
+                    1,
+                    1,
+                    SYMBOL_ALIGNMENT,
+                );
+                let padded = enc.layout().padded_len();
+                g.bench_function(format!("{name}_raptorq_decoder"), |b| {
+                    b.iter_batched(
+                        || syms.clone(),
+                        |syms| {
+                            let mut dec = SourceBlockDecoder::new(0, &oti, padded as u64);
+                            let packets = syms.iter().map(|(esi, s)| {
+                                EncodingPacket::new(PayloadId::new(0, *esi), s.to_vec())
+                            });
+                            let mut out = dec.decode(packets).unwrap();
+                            out.truncate(len);
+                            Bytes::from(out)
+                        },
+                        BatchSize::PerIteration,
+                    );
+                });
+            }
             g.bench_function(name, |b| {
                 b.iter_batched(
                     || syms.clone(),

@@ -26,6 +26,8 @@ ROWS = [
     ("decode_all_source_zero_copy", "decode, all source (zero-copy blocks)"),
     ("decode_10pct_repair", "decode, 10% repair (+1 spare)"),
     ("decode_all_repair", "decode, all repair (K+1)"),
+    ("decode_10pct_repair_raptorq_decoder", "baseline: raptorq's SourceBlockDecoder, 10% repair"),
+    ("decode_all_repair_raptorq_decoder", "baseline: raptorq's SourceBlockDecoder, all repair"),
 ]
 
 

@@ -10,8 +10,9 @@
 //! - [`PieceDecoder`] (downloader): validates every symbol before raptorq sees it (raptorq
 //!   panics on malformed input), records its sender, concatenates when all K blocks are
 //!   there, solves only when a solve can succeed (by the decoding map when few blocks are
-//!   missing, by raptorq's decoder otherwise: see `docs/decisions.md`), verifies SHA-1 and
-//!   names polluters ([`Verdict`]).
+//!   missing, otherwise by raptorq's inactivation solver on memory kept per thread, see
+//!   [`release_solve_memory`] and `docs/decisions.md`), verifies SHA-1 and names polluters
+//!   ([`Verdict`]).
 //! - [`EsiAllocator`] (downloader): which ESIs to ask for, so nothing received is a duplicate.
 //! - [`RepairBudget`] (server): a per-peer token bucket on repair symbols, time passed in.
 //!
@@ -59,6 +60,7 @@ mod decoder;
 mod encoder;
 mod encoder_cache;
 mod error;
+mod inactivation;
 mod layout;
 mod rate;
 mod solve;
@@ -69,6 +71,7 @@ pub use decoder::{Added, PieceDecoder};
 pub use encoder::{PieceEncoder, PlanCache, REPAIR_MEMO_SPAN};
 pub use encoder_cache::EncoderCache;
 pub use error::FountainError;
+pub use inactivation::release_solve_memory;
 pub use layout::{
     PieceLayout, ESI_LIMIT, MAX_PIECE_LEN, MAX_SOURCE_SYMBOLS, REPAIR_HEADROOM, SYMBOL_ALIGNMENT,
     SYMBOL_SIZE,

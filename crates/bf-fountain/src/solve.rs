@@ -65,10 +65,12 @@ pub(crate) fn solve<'a>(
     if map_cost <= MAP_COST_PER_SYMBOL * u64::from(k) && symbols.len() <= usize::from(u16::MAX) {
         decode_by_map(layout, &symbols)
     } else {
-        decode_by_raptorq(layout, &symbols)
+        crate::inactivation::decode(layout, &symbols)
     }
 }
 
+/// raptorq's own `SourceBlockDecoder`: the reference the faster paths are checked against.
+#[cfg(test)]
 fn decode_by_raptorq(layout: &PieceLayout, symbols: &[(u32, &[u8])]) -> Option<Bytes> {
     let oti = layout.oti();
     let mut decoder = SourceBlockDecoder::new(0, &oti, layout.padded_len() as u64);
@@ -84,6 +86,11 @@ fn decode_by_raptorq(layout: &PieceLayout, symbols: &[(u32, &[u8])]) -> Option<B
 /// `esis.len()` bytes), or `None` if these ESIs do not determine the block.
 fn decoding_map(k: u32, esis: &[u32]) -> Option<Vec<u8>> {
     let n = esis.len();
+    // Fewer than K symbols never determine the block, and zero would make raptorq's symbol
+    // size zero, which it divides by.
+    if n < k as usize || n == 0 {
+        return None;
+    }
     let unit = u16::try_from(n).ok()?;
     let len = u64::from(k) * u64::from(unit);
     let oti = ObjectTransmissionInformation::new(len, unit, 1, 1, 1);
@@ -138,7 +145,7 @@ mod tests {
     use super::*;
     use crate::{PieceEncoder, PlanCache};
 
-    /// Both solvers give the piece back, for small and large K, a short last block, and
+    /// The three solvers give the piece back, for small and large K, a short last block, and
     /// mixes of source and repair symbols on either side of the cost rule.
     #[test]
     fn map_and_raptorq_agree_with_the_piece() {
@@ -160,10 +167,13 @@ mod tests {
                 let syms: Vec<(u32, Bytes)> =
                     esis.iter().map(|&e| (e, enc.symbol(e).unwrap())).collect();
                 let view = || syms.iter().map(|(e, d)| (*e, &d[..]));
-                let a = decode_by_map(&layout, &view().collect::<Vec<_>>());
-                let b = decode_by_raptorq(&layout, &view().collect::<Vec<_>>());
+                let v: Vec<(u32, &[u8])> = view().collect();
+                let a = decode_by_map(&layout, &v);
+                let b = decode_by_raptorq(&layout, &v);
+                let c = crate::inactivation::decode(&layout, &v);
                 assert_eq!(a.as_deref(), Some(&data[..]), "map, len {len}, {esis:?}");
                 assert_eq!(b.as_deref(), Some(&data[..]), "raptorq, len {len}");
+                assert_eq!(c.as_deref(), Some(&data[..]), "pooled slab, len {len}");
                 assert_eq!(solve(&layout, view()).as_deref(), Some(&data[..]));
             }
         }
@@ -180,5 +190,48 @@ mod tests {
         let view: Vec<(u32, &[u8])> = syms.iter().map(|(e, d)| (*e, &d[..])).collect();
         assert!(decode_by_map(&layout, &view).is_none());
         assert!(decode_by_raptorq(&layout, &view).is_none());
+        assert!(crate::inactivation::decode(&layout, &view).is_none());
+    }
+}
+
+#[cfg(test)]
+mod agreement {
+    use super::*;
+    use crate::{PieceEncoder, PlanCache};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// For any piece length and any set of distinct ESIs (around K of them, some sets
+        /// short of rank), the pooled-slab solver and the decoding map agree with raptorq's
+        /// own decoder: the same piece, or `None` from all.
+        #[test]
+        fn every_solver_agrees_with_raptorq(
+            len in 1usize..(48 * SYMBOL_SIZE),
+            seed in any::<u64>(),
+            keep in proptest::collection::vec(any::<bool>(), 200),
+            extra in 0u32..4,
+        ) {
+            let data = Bytes::from(bf_testkit::pseudo_random_bytes(len, seed));
+            let mut enc = PieceEncoder::new(0, data.clone(), &mut PlanCache::new()).unwrap();
+            let layout = *enc.layout();
+            let k = layout.source_symbols();
+            // Drop the ESIs `keep` says to, then top up with repair ESIs to K - 1 + extra.
+            let mut esis: Vec<u32> = (0..2 * k + 8).filter(|e| keep[*e as usize % keep.len()]).collect();
+            esis.truncate((k - 1 + extra) as usize);
+            let mut next = 2 * k + 8;
+            while esis.len() < (k - 1 + extra) as usize {
+                esis.push(next);
+                next += 1;
+            }
+            let syms: Vec<(u32, Bytes)> = esis.iter().map(|&e| (e, enc.symbol(e).unwrap())).collect();
+            let view: Vec<(u32, &[u8])> = syms.iter().map(|(e, d)| (*e, &d[..])).collect();
+            let reference = decode_by_raptorq(&layout, &view);
+            if let Some(piece) = &reference {
+                prop_assert_eq!(&piece[..], &data[..]);
+            }
+            prop_assert_eq!(&crate::inactivation::decode(&layout, &view), &reference);
+            prop_assert_eq!(&decode_by_map(&layout, &view), &reference);
+        }
     }
 }
