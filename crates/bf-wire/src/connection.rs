@@ -1190,10 +1190,13 @@ impl Connection {
     }
 
     /// Withdraw every symbol request for `piece` (e.g. once it verified). Symbols already on
-    /// the wire still arrive, as [`Event::LateSymbol`].
+    /// the wire still arrive, as [`Event::LateSymbol`]. With nothing outstanding for `piece`
+    /// (or a piece out of range) nothing is sent: [`SendError::NotRequested`].
     pub fn cancel_symbols(&mut self, piece: u32) -> Result<(), SendError> {
         self.require_fountain()?;
-        self.our_symbols.remove_where(|p| p == piece);
+        if self.our_symbols.remove_where(|p| p == piece).is_empty() {
+            return Err(SendError::NotRequested);
+        }
         self.cancelled_symbol_pieces.push(piece);
         let m = self.fountain_msg(FountainMessage::SymbolCancel { piece });
         self.send(m);

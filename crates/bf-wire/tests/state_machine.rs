@@ -602,6 +602,10 @@ fn symbol_exchange_between_two_peers() {
     p.pump().unwrap();
     assert_eq!(events(&mut p.b), vec![Event::SymbolCancel(1)]);
     assert_eq!(p.b.peer_symbol_requests().count(), 0);
+    // Nothing left to cancel for that piece, or a piece past the end: refused, nothing sent.
+    assert_eq!(p.a.cancel_symbols(1), Err(SendError::NotRequested));
+    assert_eq!(p.a.cancel_symbols(u32::MAX), Err(SendError::NotRequested));
+    assert!(!p.a.has_pending_transmit());
     p.a.receive(&mut in_flight, now).unwrap();
     assert_eq!(brief(events(&mut p.a)), vec!["LateSymbol 1/5 5x16384"]);
 
