@@ -218,6 +218,8 @@ impl<S: Clone + Eq + std::hash::Hash> PieceDecoder<S> {
     /// With all K source symbols the piece is their concatenation (no solve). Otherwise the
     /// RaptorQ solve runs only with ≥ K symbols and only if a symbol arrived since the last
     /// failed solve. The result is unverified: check its SHA-1 (or use [`Self::finish`]).
+    /// A solve leaves its working memory (about 1.15 × the piece) to the next solve on the
+    /// same thread; [`crate::release_solve_memory`] frees it.
     pub fn try_decode(&mut self) -> Option<Bytes> {
         let k = self.layout.source_symbols();
         if self.source_count == k {

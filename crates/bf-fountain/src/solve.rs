@@ -2,17 +2,18 @@
 //!
 //! Two ways to solve, chosen by cost:
 //!
-//! - **raptorq's decoder** (inactivation decoding, RFC 6330 §5.4): about 40 symbol operations
-//!   per source symbol whatever is missing, plus a fixed ~H × L GF(256) multiply-adds for the
-//!   HDPC rows, which dominate small pieces.
+//! - **Inactivation decoding** (RFC 6330 §5.4.2, raptorq's solver run by
+//!   `crate::inactivation` on memory kept per thread): about 40 symbol operations per source
+//!   symbol whatever is missing, plus ~H × L GF(256) multiply-adds for the HDPC rows, which
+//!   dominate small pieces.
 //! - **The decoding map** (few symbols missing): the code is linear over GF(256) byte by byte,
 //!   so each missing source symbol is a fixed combination Σ c_j · r_j of the n received
 //!   symbols. The coefficients come from raptorq's own decoder run on n-byte unit vectors
 //!   (received symbol j = e_j, so decoded source i = its coefficient row), which costs the
 //!   matrix work of a solve but only n-byte symbol operations; the piece then costs
 //!   missing × n multiply-adds on T-byte symbols. For a 256 KiB piece from K + 1 repair
-//!   symbols that is 16 × 17 = 272 operations instead of ~840 (2× faster, measured in
-//!   docs/performance.md); for a 4 MiB piece it would be 65,792 and raptorq's ~9,900 win.
+//!   symbols that is 16 × 17 = 272 operations instead of ~1,200 (2× faster, measured in
+//!   docs/performance.md); for a 4 MiB piece it would be 65,792 against ~12,600.
 
 use bytes::{Bytes, BytesMut};
 use raptorq::{
