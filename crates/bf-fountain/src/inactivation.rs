@@ -23,7 +23,8 @@ use crate::{PieceLayout, SYMBOL_SIZE};
 const SPARSE_FROM: u32 = 250;
 
 /// Slabs a thread keeps, at most this many bytes in all: two 16 MiB pieces' worth, so a
-/// thread solving pieces of two sizes (or n = K and K + 1) does not churn.
+/// thread solving pieces of two sizes (or n = K and K + 1) does not churn. The slab of a piece
+/// over ~34 MiB is larger than this on its own and is not kept.
 const POOL_BYTES: usize = 40 << 20;
 
 thread_local! {
