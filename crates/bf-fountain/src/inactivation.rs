@@ -73,6 +73,11 @@ fn give_back(slab: SymbolSlab) {
 /// Solves for the piece from `symbols` (validated ESI < 2^24, T bytes each, distinct), or
 /// `None` when they do not determine the block.
 pub(crate) fn decode(layout: &PieceLayout, symbols: &[(u32, &[u8])]) -> Option<Bytes> {
+    // The slab's rows are exactly T bytes; anything else would not fit (the caller has
+    // already dropped such symbols, this keeps the function safe on its own).
+    if symbols.iter().any(|(_, data)| data.len() != SYMBOL_SIZE) {
+        return None;
+    }
     let k = layout.source_symbols();
     let k_ext = extended_source_block_symbols(k);
     let padding = k_ext - k;
@@ -213,6 +218,16 @@ mod tests {
         release_solve_memory();
         assert_eq!(pooled_bytes(), 0);
         assert_eq!(decode(&layout, &view(&sa)).as_deref(), Some(&a[..]));
+    }
+
+    /// A symbol that is not T bytes long gives `None`, not a panic on the slab's row size.
+    #[test]
+    fn a_symbol_of_the_wrong_length_is_refused() {
+        let data = Bytes::from(bf_testkit::pseudo_random_bytes(3 * SYMBOL_SIZE, 7));
+        let (layout, mut syms) = all_repair(&data);
+        assert_eq!(decode(&layout, &view(&syms)).as_deref(), Some(&data[..]));
+        syms[1].1 = syms[1].1.slice(..SYMBOL_SIZE - 1);
+        assert_eq!(decode(&layout, &view(&syms)), None);
     }
 
     /// Slabs for many row counts never hold more than `POOL_BYTES`, except the newest alone,
