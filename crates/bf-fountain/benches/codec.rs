@@ -8,7 +8,9 @@ use std::time::Duration;
 use bf_fountain::{PieceDecoder, PieceEncoder, PlanCache, SYMBOL_ALIGNMENT, SYMBOL_SIZE};
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use raptorq::{EncodingPacket, ObjectTransmissionInformation, PayloadId, SourceBlockDecoder};
+use raptorq::{
+    EncodingPacket, ObjectTransmissionInformation, Octet, PayloadId, SourceBlockDecoder, Symbol,
+};
 use sha1::{Digest, Sha1};
 
 const T: usize = SYMBOL_SIZE;
@@ -177,11 +179,27 @@ fn serve(c: &mut Criterion) {
     g.finish();
 }
 
+/// One solver operation on two 16 KiB symbols with raptorq's kernels (what the solve_ops
+/// example counts): the unit that turns operation counts into time.
+fn symbol_ops(c: &mut Criterion) {
+    let mut dst = Symbol::new(bf_testkit::pseudo_random_bytes(T, 5));
+    let src = Symbol::new(bf_testkit::pseudo_random_bytes(T, 6));
+    let beta = Octet::new(7);
+    let mut g = c.benchmark_group("symbol_op_16KiB");
+    g.throughput(Throughput::Bytes(T as u64));
+    g.bench_function("xor", |b| b.iter(|| dst += black_box(&src)));
+    g.bench_function("multiply_add", |b| {
+        b.iter(|| dst.fused_addassign_mul_scalar(black_box(&src), &beta))
+    });
+    g.bench_function("multiply", |b| b.iter(|| dst.mulassign_scalar(&beta)));
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = codec, serve
+    targets = codec, serve, symbol_ops
 }
 criterion_main!(benches);
