@@ -1,0 +1,468 @@
+//! Downloading: which blocks to ask each peer for, what arrives, pieces finished or failed.
+
+use std::time::Instant;
+
+use bf_wire::{Block, BlockRequest, SendError};
+
+use super::assembly::{Assembly, Received, BLOCK_LEN};
+use super::{
+    BanKey, CoreEvent, FailedAttempt, Output, PeerKey, PieceOutcome, TorrentCore, Verifying,
+};
+
+/// Strikes (pieces that failed their hash with blocks from the peer) that get a peer banned.
+const STRIKES_TO_BAN: u32 = 2;
+
+impl TorrentCore {
+    /// How many requests `key` should have outstanding: its rate times the queue time,
+    /// within [initial, max]; one while snubbed.
+    fn queue_target(&mut self, key: PeerKey, now: Instant) -> usize {
+        let Some(p) = self.peers.get_mut(&key) else {
+            return 0;
+        };
+        if p.snubbed {
+            return 1;
+        }
+        let rate = p.down.rate(now);
+        let by_rate = (rate as f64 * self.cfg.request_queue_time.as_secs_f64()
+            / f64::from(BLOCK_LEN)) as usize;
+        by_rate
+            .max(self.cfg.initial_requests)
+            .min(self.cfg.max_requests_per_peer)
+    }
+
+    /// Requests outstanding to `key`, from the connection's remaining capacity (O(1)).
+    fn outstanding(&self, key: PeerKey) -> usize {
+        let Some(p) = self.peers.get(&key) else {
+            return 0;
+        };
+        let reqq = p
+            .conn
+            .peer_extended_handshake()
+            .and_then(|h| h.reqq)
+            .filter(|&q| q > 0)
+            .map_or(usize::MAX, |q| q as usize);
+        let limit = self.wire.max_outgoing_requests.min(reqq);
+        limit.saturating_sub(p.conn.request_capacity())
+    }
+
+    /// Sends `key` as many block requests as its queue target allows: blocks of pieces
+    /// already in flight first (oldest piece first), then a new piece (random for the first
+    /// few, then rarest first), then, in the endgame, blocks another peer is already asked
+    /// for.
+    pub(super) fn fill_requests(&mut self, key: PeerKey, now: Instant) {
+        if !self.active || self.missing == 0 {
+            return;
+        }
+        let Some(p) = self.peers.get(&key) else {
+            return;
+        };
+        if !p.conn.am_interested() || p.conn.peer_choking() {
+            return;
+        }
+        let target = self.queue_target(key, now);
+        let outstanding = self.outstanding(key);
+        let Some(p) = self.peers.get(&key) else {
+            return;
+        };
+        let mut room = target
+            .saturating_sub(outstanding)
+            .min(p.conn.request_capacity());
+        // Ask in batches: fewer, fuller writes, and less picking per block received.
+        let batch = (target / 8).max(1);
+        if room == 0 || (room < batch && outstanding > 0) {
+            return;
+        }
+        let was_idle = outstanding == 0;
+        let ban_key = p.ban_key;
+
+        // 1. Pieces in flight that this peer has, oldest first.
+        let order = self.inflight_order.clone();
+        for piece in order {
+            if room == 0 {
+                break;
+            }
+            if !self.peer_has(key, piece) || self.avoids(piece, ban_key) {
+                continue;
+            }
+            room -= self.request_open_blocks(key, piece, room, now);
+        }
+        // 2. New pieces, while memory allows.
+        while room > 0 && self.can_start_piece() {
+            let Some(piece) = self.pick_new(key) else {
+                break;
+            };
+            self.start_piece(piece, now);
+            let sent = self.request_open_blocks(key, piece, room, now);
+            if sent == 0 {
+                break;
+            }
+            room -= sent;
+        }
+        // 3. Endgame: nothing left to start that this peer has, nothing open in flight.
+        if room > 0 && self.cfg.endgame && self.pick_new(key).is_none() {
+            room -= self.request_endgame(key, room, now);
+        }
+        if was_idle && self.outstanding(key) > 0 {
+            if let Some(p) = self.peers.get_mut(&key) {
+                p.last_block_at = now;
+            }
+        }
+        let _ = room;
+    }
+
+    fn peer_has(&self, key: PeerKey, piece: u32) -> bool {
+        self.peers.get(&key).is_some_and(|p| p.conn.peer_has(piece))
+    }
+
+    fn avoids(&self, piece: u32, who: BanKey) -> bool {
+        self.avoid.get(&piece).is_some_and(|v| v.contains(&who))
+    }
+
+    fn can_start_piece(&self) -> bool {
+        let next = u64::from(self.shape.piece_length());
+        self.inflight_bytes + next <= self.cfg.max_inflight_bytes || self.inflight.is_empty()
+    }
+
+    /// A piece to start for `key`: preferring pieces whose last attempt did not involve it.
+    fn pick_new(&mut self, key: PeerKey) -> Option<u32> {
+        let p = self.peers.get(&key)?;
+        let random = self.have.count_ones() < self.cfg.random_first_pieces;
+        let who = p.ban_key;
+        let conn = &p.conn;
+        let avoid = &self.avoid;
+        self.picker
+            .pick(
+                |piece| {
+                    conn.peer_has(piece) && !avoid.get(&piece).is_some_and(|v| v.contains(&who))
+                },
+                random,
+                &mut self.rng,
+            )
+            .or_else(|| {
+                self.picker
+                    .pick(|piece| conn.peer_has(piece), random, &mut self.rng)
+            })
+    }
+
+    fn start_piece(&mut self, piece: u32, now: Instant) {
+        let len = self.shape.piece_len(piece).unwrap_or(0);
+        if len == 0 || self.inflight.contains_key(&piece) {
+            return;
+        }
+        self.picker.remove(piece);
+        self.inflight.insert(piece, Assembly::new(piece, len, now));
+        self.inflight_order.push(piece);
+        self.inflight_bytes += u64::from(len);
+    }
+
+    /// Requests up to `room` open blocks of `piece` from `key`; returns how many.
+    fn request_open_blocks(
+        &mut self,
+        key: PeerKey,
+        piece: u32,
+        room: usize,
+        now: Instant,
+    ) -> usize {
+        let (Some(asm), Some(p)) = (self.inflight.get_mut(&piece), self.peers.get_mut(&key)) else {
+            return 0;
+        };
+        let mut sent = 0;
+        while sent < room {
+            let Some(i) = asm.next_open() else { break };
+            match p.conn.request(asm.request_for(i), now) {
+                Ok(()) => {
+                    asm.mark_requested(i, key, now);
+                    sent += 1;
+                }
+                Err(SendError::AlreadyRequested) => {
+                    // Our state says open but the connection has it outstanding: keep them
+                    // in agreement rather than loop.
+                    asm.mark_requested(i, key, now);
+                }
+                Err(_) => break,
+            }
+        }
+        if sent > 0 {
+            p.dirty = true;
+        }
+        sent
+    }
+
+    fn request_endgame(&mut self, key: PeerKey, room: usize, now: Instant) -> usize {
+        let max = self.cfg.endgame_max_requesters;
+        let mut sent = 0;
+        let order = self.inflight_order.clone();
+        for piece in order {
+            if !self.peer_has(key, piece) {
+                continue;
+            }
+            while sent < room {
+                let (Some(asm), Some(p)) =
+                    (self.inflight.get_mut(&piece), self.peers.get_mut(&key))
+                else {
+                    break;
+                };
+                let Some(i) = asm.endgame_block(key, max) else {
+                    break;
+                };
+                if p.conn.request(asm.request_for(i), now).is_err() {
+                    return sent;
+                }
+                asm.mark_requested(i, key, now);
+                p.dirty = true;
+                sent += 1;
+                self.stats.endgame_requests += 1;
+            }
+            if sent >= room {
+                break;
+            }
+        }
+        sent
+    }
+
+    /// `key`'s request `r` is gone; the block goes back to open if nobody else has it asked.
+    pub(super) fn release_request(&mut self, key: PeerKey, r: &BlockRequest) {
+        if let Some(asm) = self.inflight.get_mut(&r.piece) {
+            if let Some(i) = asm.block_of(r) {
+                if asm.is_requested_by(i, key) {
+                    asm.release(i, key);
+                    self.stats.requests_lost += 1;
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_block(&mut self, key: PeerKey, block: Block, now: Instant) {
+        let len = block.data.len() as u64;
+        let r = block.request();
+        self.stats.downloaded += len;
+        if let Some(p) = self.peers.get_mut(&key) {
+            p.down.add(now, len);
+            p.last_block_at = now;
+            p.snubbed = false;
+        }
+        let outcome = match self.inflight.get_mut(&r.piece) {
+            Some(asm) => match asm.block_of(&r) {
+                Some(i) => Some(asm.receive(i, key, block.data)),
+                None => None,
+            },
+            None => None,
+        };
+        match outcome {
+            Some(Received::New { cancel }) => {
+                for other in cancel {
+                    if let Some(p) = self.peers.get_mut(&other) {
+                        // The other copy may still arrive: it is counted as redundant then.
+                        if p.conn.cancel(r).is_ok() {
+                            p.dirty = true;
+                        }
+                    }
+                }
+                if self
+                    .inflight
+                    .get(&r.piece)
+                    .is_some_and(Assembly::is_complete)
+                {
+                    self.finish_piece(r.piece);
+                }
+            }
+            Some(Received::Duplicate) | None => {
+                self.stats.redundant += len;
+                if let Some(p) = self.peers.get_mut(&key) {
+                    p.redundant += len;
+                }
+            }
+        }
+        self.fill_requests(key, now);
+    }
+
+    /// All blocks of `piece` are held: hand it out for hashing and writing.
+    fn finish_piece(&mut self, piece: u32) {
+        let Some(asm) = self.inflight.remove(&piece) else {
+            return;
+        };
+        self.inflight_order.retain(|p| *p != piece);
+        let expected = self.meta.piece_hash(piece).unwrap_or([0; 20]);
+        self.outputs.push_back(Output::VerifyWrite {
+            piece,
+            blocks: asm.blocks(),
+            expected,
+            block_hashes: self.failed.contains_key(&piece),
+        });
+        self.verifying.insert(piece, Verifying { asm });
+    }
+
+    pub(super) fn on_piece_done(&mut self, piece: u32, outcome: PieceOutcome, now: Instant) {
+        let Some(v) = self.verifying.remove(&piece) else {
+            return;
+        };
+        let len = u64::from(v.asm.piece_len());
+        self.inflight_bytes = self.inflight_bytes.saturating_sub(len);
+        match outcome {
+            PieceOutcome::Written { block_hashes } => {
+                if let (Some(hashes), Some(failed)) = (block_hashes, self.failed.remove(&piece)) {
+                    self.judge_failed_attempt(&hashes, failed);
+                }
+                self.avoid.remove(&piece);
+                self.on_piece_verified(piece, &v.asm, now);
+            }
+            PieceOutcome::HashFailed { block_hashes } => {
+                self.on_hash_failed(piece, &v.asm, &block_hashes, now);
+            }
+            PieceOutcome::WriteFailed(e) => {
+                self.picker.insert(piece, &mut self.rng);
+                self.push_event(CoreEvent::StorageFailed(e));
+                self.stop();
+            }
+        }
+    }
+
+    fn on_piece_verified(&mut self, piece: u32, asm: &Assembly, now: Instant) {
+        if !self.have.set(piece) {
+            return;
+        }
+        self.missing -= 1;
+        self.cache
+            .insert_blocks(piece, asm.blocks(), asm.piece_len());
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for k in &keys {
+            let Some(p) = self.peers.get_mut(k) else {
+                continue;
+            };
+            if p.conn.peer_has(piece) {
+                p.useful = p.useful.saturating_sub(1);
+            } else if p.conn.have(piece).is_ok() {
+                p.dirty = true;
+            }
+            self.update_interest(*k);
+        }
+        self.push_event(CoreEvent::PieceVerified(piece));
+        if self.missing == 0 && !self.completed_announced {
+            self.completed_announced = true;
+            self.push_event(CoreEvent::Completed);
+            for k in keys {
+                self.drop_if_both_seeds(k);
+            }
+        }
+        let _ = now;
+    }
+
+    fn on_hash_failed(&mut self, piece: u32, asm: &Assembly, hashes: &[[u8; 20]], _now: Instant) {
+        self.stats.hash_failures += 1;
+        self.stats.wasted += u64::from(asm.piece_len());
+        let mut blocks = Vec::new();
+        let mut senders: Vec<(BanKey, std::net::SocketAddr)> = Vec::new();
+        for (i, h) in hashes.iter().enumerate() {
+            let Some(sender) = asm.sender_of(i as u32) else {
+                continue;
+            };
+            let Some(p) = self.peers.get(&sender) else {
+                continue;
+            };
+            blocks.push((i as u32, *h, p.ban_key, p.addr));
+            if !senders.iter().any(|(k, _)| *k == p.ban_key) {
+                senders.push((p.ban_key, p.addr));
+            }
+        }
+        // Keep the first failed attempt's evidence; a second failure adds its own strikes.
+        self.failed.entry(piece).or_insert(FailedAttempt { blocks });
+        let avoid = self.avoid.entry(piece).or_default();
+        for (k, _) in &senders {
+            if !avoid.contains(k) {
+                avoid.push(*k);
+            }
+        }
+        self.push_event(CoreEvent::HashFailed {
+            piece,
+            senders: senders.iter().map(|(_, a)| *a).collect(),
+        });
+        for (k, addr) in senders {
+            let strikes = self.strikes.entry(k).or_default();
+            *strikes += 1;
+            if *strikes >= STRIKES_TO_BAN {
+                self.ban(k, addr, "implicated in two pieces that failed their hash");
+            }
+        }
+        self.picker.insert(piece, &mut self.rng);
+    }
+
+    /// The piece verified after an attempt that failed: a sender whose block then differs
+    /// from the verified one lied, and is banned; the others are cleared of that strike.
+    fn judge_failed_attempt(&mut self, verified: &[[u8; 20]], failed: FailedAttempt) {
+        let mut liars: Vec<(BanKey, std::net::SocketAddr)> = Vec::new();
+        let mut honest: Vec<BanKey> = Vec::new();
+        for (i, h, k, addr) in &failed.blocks {
+            if verified.get(*i as usize) != Some(h) {
+                if !liars.iter().any(|(l, _)| l == k) {
+                    liars.push((*k, *addr));
+                }
+            } else if !honest.contains(k) {
+                honest.push(*k);
+            }
+        }
+        for k in honest {
+            if !liars.iter().any(|(l, _)| *l == k) {
+                if let Some(s) = self.strikes.get_mut(&k) {
+                    *s = s.saturating_sub(1);
+                }
+            }
+        }
+        for (k, addr) in liars {
+            self.ban(k, addr, "sent a block that differs from the verified piece");
+        }
+    }
+
+    pub(super) fn ban(&mut self, key: BanKey, addr: std::net::SocketAddr, reason: &str) {
+        if !self.banned.insert(key) {
+            return;
+        }
+        tracing::info!(%addr, "banned: {reason}");
+        self.push_event(CoreEvent::PeerBanned {
+            addr,
+            reason: reason.to_string(),
+        });
+        let doomed: Vec<PeerKey> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.ban_key == key)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in doomed {
+            self.close(k, format!("banned: {reason}"));
+        }
+        if let BanKey::Ip(_) = key {
+            self.known.retain(|a, _| !key.covers_addr(*a));
+        } else {
+            self.known.remove(&addr);
+        }
+    }
+
+    /// A peer that sent nothing for the snub timeout while we waited for blocks is snubbed:
+    /// its requests are cancelled and handed to others.
+    pub(super) fn check_snub(&mut self, key: PeerKey, now: Instant) {
+        let Some(p) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if p.snubbed || now.saturating_duration_since(p.last_block_at) < self.cfg.snub_timeout {
+            return;
+        }
+        let outstanding: Vec<BlockRequest> =
+            p.conn.outstanding_requests().map(|(r, _)| r).collect();
+        if outstanding.is_empty() {
+            return;
+        }
+        tracing::debug!(addr = %p.addr, "snubbed: no block for {:?}", self.cfg.snub_timeout);
+        p.snubbed = true;
+        for r in &outstanding {
+            let _ = p.conn.cancel(*r);
+        }
+        p.dirty = true;
+        for r in &outstanding {
+            self.release_request(key, r);
+        }
+        let others: Vec<PeerKey> = self.peers.keys().copied().filter(|k| *k != key).collect();
+        for k in others {
+            self.fill_requests(k, now);
+        }
+    }
+}
