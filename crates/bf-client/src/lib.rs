@@ -7,3 +7,15 @@
 //! trackers. `docs/architecture.md` describes the layering, the path of a block from socket
 //! to disk and the invariants of the piece and request state.
 pub mod core;
+pub mod events;
+mod peer_io;
+pub mod resume;
+mod session;
+pub mod storage;
+mod torrent;
+pub mod workers;
+
+pub use events::{PeerSummary, TorrentEvent, TorrentState, TorrentStatus};
+pub use session::{
+    AddError, AddTorrent, Session, SessionConfig, SessionError, TorrentHandle, TorrentSource,
+};

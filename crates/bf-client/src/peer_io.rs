@@ -1,0 +1,277 @@
+//! Sockets: the handshakes, then one reader and one writer task per connection that only
+//! move bytes between the socket and the torrent's task.
+
+use std::io::IoSlice;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bf_metainfo::InfoHash;
+use bf_wire::{Decoder, Handshake, Limits, LocalExtensions};
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
+
+use crate::core::rate::TokenBucket;
+use crate::core::{Input, PeerKey};
+use crate::torrent::Msg;
+
+/// A shared rate limit (session-wide, up or down).
+pub(crate) type Limiter = Option<Arc<Mutex<TokenBucket>>>;
+
+/// Waits as long as the limiter says `bytes` cost.
+async fn throttle(limiter: &Limiter, bytes: usize) {
+    if let Some(l) = limiter {
+        let wait = l
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take(Instant::now(), bytes as u64);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// Why a handshake did not complete.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HandshakeFailure {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("timed out")]
+    Timeout,
+    #[error("{0}")]
+    Protocol(String),
+    #[error("peer is for another torrent")]
+    WrongTorrent,
+}
+
+/// Reads the peer's 68-byte handshake (what follows it stays in `buf`).
+pub(crate) async fn read_handshake(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+) -> Result<Handshake, HandshakeFailure> {
+    let mut decoder = Decoder::new(Limits::default(), LocalExtensions::default());
+    // Bounded: each pass reads at least one byte or returns.
+    loop {
+        match decoder.decode_handshake(buf) {
+            Ok(Some(hs)) => return Ok(hs),
+            Ok(None) => {}
+            Err(e) => return Err(HandshakeFailure::Protocol(e.to_string())),
+        }
+        if stream.read_buf(buf).await? == 0 {
+            return Err(HandshakeFailure::Protocol(
+                "closed during the handshake".into(),
+            ));
+        }
+    }
+}
+
+/// Reads just enough of an incoming connection to know which torrent it wants.
+pub(crate) async fn peek_info_hash(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+) -> Result<InfoHash, HandshakeFailure> {
+    let decoder = Decoder::new(Limits::default(), LocalExtensions::default());
+    loop {
+        match decoder.peek_info_hash(buf) {
+            Ok(Some(h)) => return Ok(h),
+            Ok(None) => {}
+            Err(e) => return Err(HandshakeFailure::Protocol(e.to_string())),
+        }
+        if stream.read_buf(buf).await? == 0 {
+            return Err(HandshakeFailure::Protocol(
+                "closed during the handshake".into(),
+            ));
+        }
+    }
+}
+
+/// Dials `addr`, exchanges handshakes for `ours.info_hash`; the stream, the peer's
+/// handshake and any bytes that followed it.
+pub(crate) async fn dial(
+    addr: SocketAddr,
+    ours: Handshake,
+    timeout: Duration,
+) -> Result<(TcpStream, Handshake, BytesMut), HandshakeFailure> {
+    let run = async {
+        let mut stream = TcpStream::connect(addr).await?;
+        let _ = stream.set_nodelay(true);
+        stream.write_all(&ours.to_bytes()).await?;
+        let mut buf = BytesMut::with_capacity(1024);
+        let theirs = read_handshake(&mut stream, &mut buf).await?;
+        if theirs.info_hash != ours.info_hash {
+            return Err(HandshakeFailure::WrongTorrent);
+        }
+        Ok((stream, theirs, buf))
+    };
+    tokio::time::timeout(timeout, run)
+        .await
+        .map_err(|_| HandshakeFailure::Timeout)?
+}
+
+/// A started connection: how the torrent task sends to it and stops it.
+#[derive(Debug)]
+pub(crate) struct PeerLink {
+    pub writer: mpsc::UnboundedSender<Vec<Bytes>>,
+    reader: tokio::task::AbortHandle,
+}
+
+impl PeerLink {
+    /// Closes the connection (the writer stops once its queue is dropped).
+    pub fn close(self) {
+        self.reader.abort();
+    }
+}
+
+/// Limits and channels a connection's tasks share.
+#[derive(Clone)]
+pub(crate) struct IoContext {
+    pub to_torrent: mpsc::Sender<Msg>,
+    pub up: Limiter,
+    pub down: Limiter,
+}
+
+/// Size of each read buffer allocation: reads fill it piece by piece, and the blocks cut
+/// from it are zero-copy slices until their piece is written.
+const READ_CHUNK: usize = 256 * 1024;
+/// Read into a fresh allocation when less than this is left in the current one.
+const MIN_READ_ROOM: usize = 32 * 1024;
+
+/// Starts the reader and writer tasks of connection `key`; `leftover` holds bytes that
+/// arrived after the handshake.
+pub(crate) fn start(
+    key: PeerKey,
+    stream: TcpStream,
+    leftover: BytesMut,
+    ctx: IoContext,
+    permit: Option<OwnedSemaphorePermit>,
+) -> PeerLink {
+    let (read, write) = stream.into_split();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let permit = Arc::new(permit);
+    let reader = tokio::spawn(read_loop(key, read, leftover, ctx.clone(), permit.clone()));
+    tokio::spawn(write_loop(key, write, rx, ctx, permit));
+    PeerLink {
+        writer: tx,
+        reader: reader.abort_handle(),
+    }
+}
+
+async fn read_loop(
+    key: PeerKey,
+    mut read: OwnedReadHalf,
+    leftover: BytesMut,
+    ctx: IoContext,
+    _permit: Arc<Option<OwnedSemaphorePermit>>,
+) {
+    if !leftover.is_empty()
+        && ctx
+            .to_torrent
+            .send(Msg::Core(Input::Data {
+                peer: key,
+                bytes: leftover,
+            }))
+            .await
+            .is_err()
+    {
+        return;
+    }
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    loop {
+        if buf.capacity() - buf.len() < MIN_READ_ROOM {
+            buf = BytesMut::with_capacity(READ_CHUNK);
+        }
+        match read.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                throttle(&ctx.down, n).await;
+                let bytes = buf.split();
+                // A bounded channel: a torrent task that falls behind slows the sockets.
+                if ctx
+                    .to_torrent
+                    .send(Msg::Core(Input::Data { peer: key, bytes }))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    }
+    let _ = ctx
+        .to_torrent
+        .send(Msg::Core(Input::Closed { peer: key }))
+        .await;
+}
+
+async fn write_loop(
+    key: PeerKey,
+    mut write: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Vec<Bytes>>,
+    ctx: IoContext,
+    _permit: Arc<Option<OwnedSemaphorePermit>>,
+) {
+    while let Some(mut segments) = rx.recv().await {
+        // Take whatever else is queued too: one vectored write for all of it.
+        while let Ok(more) = rx.try_recv() {
+            segments.extend(more);
+        }
+        let total: usize = segments.iter().map(Bytes::len).sum();
+        throttle(&ctx.up, total).await;
+        if write_all_vectored(&mut write, &mut segments).await.is_err() {
+            let _ = ctx
+                .to_torrent
+                .send(Msg::Core(Input::Closed { peer: key }))
+                .await;
+            return;
+        }
+        if ctx
+            .to_torrent
+            .send(Msg::Core(Input::Flushed {
+                peer: key,
+                bytes: total,
+            }))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+    let _ = write.shutdown().await;
+}
+
+async fn write_all_vectored(
+    write: &mut OwnedWriteHalf,
+    segments: &mut Vec<Bytes>,
+) -> std::io::Result<()> {
+    let mut first = 0;
+    // Bounded: every pass writes at least one byte or fails.
+    while first < segments.len() {
+        let n = {
+            let slices: Vec<IoSlice<'_>> = segments[first..]
+                .iter()
+                .take(64)
+                .map(|s| IoSlice::new(s))
+                .collect();
+            write.write_vectored(&slices).await?
+        };
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        let mut left = n;
+        while left > 0 && first < segments.len() {
+            let s = &mut segments[first];
+            if s.len() <= left {
+                left -= s.len();
+                first += 1;
+            } else {
+                s.advance(left);
+                left = 0;
+            }
+        }
+    }
+    segments.clear();
+    Ok(())
+}

@@ -1,0 +1,52 @@
+//! Shared by the engine's integration tests: torrents of generated content, sessions on
+//! loopback with short timeouts.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bf_client::{Session, SessionConfig};
+use bf_metainfo::{CreateOptions, Metainfo, Source};
+
+/// Writes `len` bytes of generated content to `dir/name` and makes its torrent.
+pub fn make_torrent(
+    dir: &Path,
+    name: &str,
+    len: usize,
+    piece_len: u64,
+    trackers: &[&str],
+) -> (Vec<u8>, Arc<Metainfo>) {
+    let data = bf_testkit::pseudo_random_bytes(len, len as u64 ^ 0x5eed);
+    let path = dir.join(name);
+    std::fs::write(&path, &data).unwrap();
+    let source = Source::scan(&path).unwrap();
+    let opts = CreateOptions {
+        piece_length: Some(piece_len),
+        trackers: trackers.iter().map(|t| vec![t.to_string()]).collect(),
+        ..CreateOptions::default()
+    };
+    let meta = bf_metainfo::create(&source, &opts, &mut |_| {}).unwrap();
+    (data, Arc::new(meta))
+}
+
+/// Session settings for tests: loopback, a free port, quick timeouts.
+pub fn config(resume_dir: Option<&Path>) -> SessionConfig {
+    let mut cfg = SessionConfig {
+        port: bf_testkit::free_port(),
+        port_tries: 1,
+        bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        resume_dir: resume_dir.map(Path::to_path_buf),
+        connect_timeout: Duration::from_secs(5),
+        ..SessionConfig::default()
+    };
+    cfg.tracker.udp_base_timeout = Duration::from_millis(500);
+    cfg.tracker.udp_max_retries = 1;
+    cfg.tracker.http_timeout = Duration::from_secs(5);
+    cfg
+}
+
+pub async fn session(resume_dir: Option<&Path>) -> Session {
+    Session::new(config(resume_dir)).await.unwrap()
+}
