@@ -20,7 +20,8 @@ fn info(args: &[&str], torrent: &Path) -> Output {
 fn assert_clean_failure(what: &str, out: &Output) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{what}: succeeded");
-    assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+    // 3: the torrent could not be read (the exit codes in --help).
+    assert_eq!(out.status.code(), Some(3), "{what}: {err}");
     assert!(!err.contains("panicked"), "{what}: {err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{what}: {err:?}");
     assert!(err.starts_with("bf-console: error: "), "{what}: {err}");
