@@ -135,7 +135,7 @@ pub(crate) struct IoContext {
 
 /// Size of each read buffer allocation: reads fill it piece by piece, and the blocks cut
 /// from it are zero-copy slices until their piece is written.
-const READ_CHUNK: usize = 256 * 1024;
+const READ_CHUNK: usize = 128 * 1024;
 /// Read into a fresh allocation when less than this is left in the current one.
 const MIN_READ_ROOM: usize = 32 * 1024;
 

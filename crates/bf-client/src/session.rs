@@ -362,7 +362,9 @@ impl Session {
         if torrents.contains_key(&info_hash) {
             return Err(AddError::Duplicate(info_hash));
         }
-        let (tx, rx) = mpsc::channel(256);
+        // Bounded in messages, each at most one socket read: the memory a torrent task
+        // that falls behind can have queued.
+        let (tx, rx) = mpsc::channel(64);
         let initial = TorrentStatus {
             info_hash,
             name: meta.name().to_string(),

@@ -304,7 +304,7 @@ impl TorrentCore {
                     self.judge_failed_attempt(&hashes, failed);
                 }
                 self.avoid.remove(&piece);
-                self.on_piece_verified(piece, &v.asm, now);
+                self.on_piece_verified(piece);
             }
             PieceOutcome::HashFailed { block_hashes } => {
                 self.on_hash_failed(piece, &v.asm, &block_hashes, now);
@@ -317,13 +317,13 @@ impl TorrentCore {
         }
     }
 
-    fn on_piece_verified(&mut self, piece: u32, asm: &Assembly, now: Instant) {
+    fn on_piece_verified(&mut self, piece: u32) {
         if !self.have.set(piece) {
             return;
         }
         self.missing -= 1;
-        self.cache
-            .insert_blocks(piece, asm.blocks(), asm.piece_len());
+        // Not kept for serving: its blocks pin whole receive buffers, and the page cache
+        // holds the piece anyway once written.
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for k in &keys {
             let Some(p) = self.peers.get_mut(k) else {
@@ -344,7 +344,6 @@ impl TorrentCore {
                 self.drop_if_both_seeds(k);
             }
         }
-        let _ = now;
     }
 
     fn on_hash_failed(&mut self, piece: u32, asm: &Assembly, hashes: &[[u8; 20]], _now: Instant) {
