@@ -1,0 +1,214 @@
+//! bf_raptorq (`docs/fountain-extension.md`): negotiation, symbol requests both ways,
+//! SYMBOL, SYMBOL_CANCEL and SYMBOL_REJECT, and the ESI cap.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::{Connection, Event, FOUNTAIN};
+use crate::error::{ProtocolError, SendError};
+use crate::extended::BF_RAPTORQ;
+use crate::fountain::{FountainMessage, SymbolRange};
+use crate::message::{Extended, Message};
+
+impl Connection {
+    pub(super) fn update_fountain(&mut self) {
+        let ours = &self.config.extensions;
+        let offered = ours.bf_raptorq != 0 && ours.bf_raptorq != ours.ut_metadata;
+        let now_on = self.our_ext_sent
+            && offered
+            && self.peer_ext.as_ref().is_some_and(|p| {
+                p.extension_id(BF_RAPTORQ).is_some() && p.fountain == Some(ours.fountain)
+            });
+        if self.fountain && !now_on {
+            // The peer withdrew the extension: nothing outstanding will be answered.
+            for r in self.our_symbols.remove_where(|_| true) {
+                self.cancelled_symbol_pieces.push(r.piece);
+                self.events.push_back(Event::SymbolsRejected(r));
+            }
+            self.peer_symbols.remove_where(|_| true);
+        }
+        self.fountain = now_on;
+    }
+
+    pub(super) fn on_fountain(
+        &mut self,
+        msg: FountainMessage,
+        now: Instant,
+    ) -> Result<(), ProtocolError> {
+        if let (Some(shape), Some(piece)) = (self.shape, msg.piece()) {
+            if piece >= shape.piece_count() {
+                return Err(ProtocolError::PieceOutOfRange {
+                    piece,
+                    piece_count: shape.piece_count(),
+                });
+            }
+        }
+        match msg {
+            FountainMessage::SymbolRequest(r) => self.on_symbol_request(r, now)?,
+            FountainMessage::Symbol { piece, esi, data } => {
+                if self.our_symbols.take_one(piece, esi) {
+                    self.events.push_back(Event::Symbol { piece, esi, data });
+                } else if self.cancelled_symbol_pieces.contains(&piece) {
+                    self.events
+                        .push_back(Event::LateSymbol { piece, esi, data });
+                } else {
+                    return Err(ProtocolError::UnrequestedSymbol { piece, esi });
+                }
+            }
+            FountainMessage::SymbolCancel { piece } => {
+                if !self.peer_symbols.remove_where(|p| p == piece).is_empty() {
+                    self.events.push_back(Event::SymbolCancel(piece));
+                }
+            }
+            FountainMessage::SymbolReject(r) => {
+                let removed = self.our_symbols.remove_range(&r);
+                if removed.is_empty() && !self.cancelled_symbol_pieces.contains(&r.piece) {
+                    return Err(ProtocolError::UnrequestedSymbolReject(r));
+                }
+                self.events
+                    .extend(removed.into_iter().map(Event::SymbolsRejected));
+            }
+            // The extension says to ignore types it does not define (room for later ones).
+            FountainMessage::Unknown { .. } => {}
+        }
+        Ok(())
+    }
+
+    fn on_symbol_request(&mut self, r: SymbolRange, now: Instant) -> Result<(), ProtocolError> {
+        if !r.is_valid() {
+            return Err(ProtocolError::Decode(crate::error::DecodeError::ZeroCount));
+        }
+        let reject = |this: &mut Self| {
+            let m = this.fountain_msg(FountainMessage::SymbolReject(r));
+            this.send(m);
+        };
+        // Before the metadata we have no piece; past the cap or outside what we announced
+        // nothing is served (the requester broke the spec, but a reject is enough).
+        let Some(cap) = self.esi_cap(r.piece) else {
+            reject(self);
+            return Ok(());
+        };
+        if r.end() > u64::from(cap)
+            || !self.announced(r.piece)
+            || self.incoming_queued() + u64::from(r.count)
+                > self.config.max_incoming_requests as u64
+        {
+            reject(self);
+        } else if self.am_choking && !(self.fast && self.allowed_fast_out.contains(&r.piece)) {
+            // As for REQUEST: rejected with the fast extension, dropped silently without.
+            if self.fast {
+                reject(self);
+            }
+        } else {
+            self.peer_symbols.insert(r, now);
+            self.events.push_back(Event::SymbolRequest(r));
+        }
+        Ok(())
+    }
+
+    /// The ESI cap of a piece (2K + 64, K = its number of source symbols), once the shape is
+    /// known: valid ESIs are below it.
+    pub fn esi_cap(&self, piece: u32) -> Option<u32> {
+        let len = self.shape?.piece_len(piece)?;
+        let t = self.config.extensions.fountain.symbol_size.max(1);
+        let k = len.div_ceil(t);
+        Some(
+            k.saturating_mul(2)
+                .saturating_add(64)
+                .min(crate::fountain::ESI_LIMIT),
+        )
+    }
+
+    /// Wraps a fountain message with the peer's extension id (0 if it never gave one, which
+    /// only happens for answers to messages that were themselves not negotiated).
+    pub(super) fn fountain_msg(&self, message: FountainMessage) -> Message {
+        let id = self
+            .peer_ext
+            .as_ref()
+            .and_then(|p| p.extension_id(BF_RAPTORQ))
+            .unwrap_or(0);
+        Message::Extended(Extended::Fountain { id, message })
+    }
+
+    fn require_fountain(&self) -> Result<(), SendError> {
+        if self.fountain {
+            Ok(())
+        } else {
+            Err(SendError::NotNegotiated(FOUNTAIN))
+        }
+    }
+
+    /// Ask for a range of symbols at `now`.
+    pub fn request_symbols(&mut self, r: SymbolRange, now: Instant) -> Result<(), SendError> {
+        self.require_fountain()?;
+        self.check_own_piece(r.piece)?;
+        if !r.is_valid() {
+            return Err(SendError::InvalidRequest);
+        }
+        if !self.peer_has(r.piece) {
+            return Err(SendError::PeerLacksPiece);
+        }
+        if self.peer_choking && !(self.fast && self.allowed_fast_in.contains(&r.piece)) {
+            return Err(SendError::Choked);
+        }
+        if self.our_symbols.overlaps(&r) {
+            return Err(SendError::AlreadyRequested);
+        }
+        if self
+            .esi_cap(r.piece)
+            .is_none_or(|cap| r.end() > u64::from(cap))
+        {
+            return Err(SendError::InvalidRequest);
+        }
+        if self.request_capacity() < r.count as usize {
+            return Err(SendError::TooManyRequests);
+        }
+        self.our_symbols.insert(r, now);
+        let m = self.fountain_msg(FountainMessage::SymbolRequest(r));
+        self.send(m);
+        Ok(())
+    }
+
+    /// Withdraw every symbol request for `piece` (e.g. once it verified). Symbols already on
+    /// the wire still arrive, as [`Event::LateSymbol`]. With nothing outstanding for `piece`
+    /// (or a piece out of range) nothing is sent: [`SendError::NotRequested`].
+    pub fn cancel_symbols(&mut self, piece: u32) -> Result<(), SendError> {
+        self.require_fountain()?;
+        if self.our_symbols.remove_where(|p| p == piece).is_empty() {
+            return Err(SendError::NotRequested);
+        }
+        self.cancelled_symbol_pieces.push(piece);
+        let m = self.fountain_msg(FountainMessage::SymbolCancel { piece });
+        self.send(m);
+        Ok(())
+    }
+
+    /// Serve one requested symbol (`data` must be exactly T bytes).
+    pub fn send_symbol(&mut self, piece: u32, esi: u32, data: Bytes) -> Result<(), SendError> {
+        self.require_fountain()?;
+        if data.len() != self.config.extensions.fountain.symbol_size as usize {
+            return Err(SendError::SymbolSize);
+        }
+        if !self.peer_symbols.take_one(piece, esi) {
+            return Err(SendError::NotRequested);
+        }
+        let m = self.fountain_msg(FountainMessage::Symbol { piece, esi, data });
+        self.send(m);
+        Ok(())
+    }
+
+    /// Refuse the requested symbols of `r` (those not requested are left out).
+    pub fn reject_symbols(&mut self, r: SymbolRange) -> Result<(), SendError> {
+        self.require_fountain()?;
+        let removed = self.peer_symbols.remove_range(&r);
+        if removed.is_empty() {
+            return Err(SendError::NotRequested);
+        }
+        for r in removed {
+            let m = self.fountain_msg(FountainMessage::SymbolReject(r));
+            self.send(m);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,81 @@
+//! ut_metadata (BEP 9): the info dictionary in 16 KiB pieces, for magnet links.
+
+use bytes::Bytes;
+
+use super::{Connection, Event, METADATA};
+use crate::error::SendError;
+use crate::extended::UT_METADATA;
+use crate::message::{Extended, Message};
+use crate::metadata::MetadataMessage;
+
+impl Connection {
+    pub(super) fn on_metadata(&mut self, message: MetadataMessage) {
+        match message {
+            MetadataMessage::Request { piece } => {
+                self.events.push_back(Event::MetadataRequest(piece));
+            }
+            MetadataMessage::Data {
+                piece,
+                total_size,
+                data,
+            } => {
+                // Unrequested metadata is dropped: harmless, and the engine only wants what it
+                // asked for.
+                if self.our_metadata_requests.remove(&piece) {
+                    self.events.push_back(Event::MetadataData {
+                        piece,
+                        total_size,
+                        data,
+                    });
+                }
+            }
+            MetadataMessage::Reject { piece } => {
+                if self.our_metadata_requests.remove(&piece) {
+                    self.events.push_back(Event::MetadataRejected(piece));
+                }
+            }
+            // BEP 9: unknown message types are ignored.
+            MetadataMessage::Unknown { .. } => {}
+        }
+    }
+
+    fn send_metadata_msg(&mut self, message: MetadataMessage) -> Result<(), SendError> {
+        let id = self
+            .peer_ext_id(UT_METADATA)
+            .map_err(|_| SendError::NotNegotiated(METADATA))?;
+        self.send(Message::Extended(Extended::Metadata { id, message }));
+        Ok(())
+    }
+
+    /// Ask for a metadata piece.
+    pub fn request_metadata(&mut self, piece: u32) -> Result<(), SendError> {
+        if self.our_metadata_requests.contains(&piece) {
+            return Err(SendError::AlreadyRequested);
+        }
+        self.send_metadata_msg(MetadataMessage::Request { piece })?;
+        self.our_metadata_requests.insert(piece);
+        Ok(())
+    }
+
+    /// Send a metadata piece (at most 16 KiB).
+    pub fn send_metadata(
+        &mut self,
+        piece: u32,
+        total_size: u32,
+        data: Bytes,
+    ) -> Result<(), SendError> {
+        if data.len() > crate::metadata::METADATA_PIECE_LEN {
+            return Err(SendError::InvalidRequest);
+        }
+        self.send_metadata_msg(MetadataMessage::Data {
+            piece,
+            total_size,
+            data,
+        })
+    }
+
+    /// Refuse a metadata piece.
+    pub fn reject_metadata(&mut self, piece: u32) -> Result<(), SendError> {
+        self.send_metadata_msg(MetadataMessage::Reject { piece })
+    }
+}
