@@ -889,3 +889,55 @@ fn blocks_reach_the_engine_as_slices_of_the_receive_buffer() {
     );
     assert_eq!(b.request(), r);
 }
+
+#[test]
+fn poll_timeout_names_the_keepalive_and_the_idle_deadline() {
+    let start = Instant::now();
+    let s = Duration::from_secs;
+    let mut c = Connection::new(
+        ConnectionConfig::default(),
+        &handshake(Reserved::bitfountain()),
+        Some(shape()),
+        start,
+    );
+    // Keep-alive at 90 s comes before idleness at 120 s.
+    assert_eq!(c.poll_timeout(), Some(start + s(90)));
+    assert_eq!(c.idle_deadline(), start + s(120));
+    c.handle_timeout(start + s(89));
+    assert!(!c.has_pending_transmit());
+    c.handle_timeout(start + s(90));
+    assert!(c.has_pending_transmit());
+    // While something waits to be sent no keep-alive is due: only idleness is left.
+    assert_eq!(c.poll_timeout(), Some(start + s(120)));
+    c.handle_timeout(start + s(95));
+    assert_eq!(c.poll_transmit(start + s(100)), Some(Message::KeepAlive));
+    assert_eq!(c.poll_transmit(start + s(100)), None);
+    assert_eq!(c.poll_timeout(), Some(start + s(120)));
+    assert!(!c.is_idle(start + s(119)) && c.is_idle(start + s(120)));
+    // Anything received moves the idle deadline; then the keep-alive is next again.
+    feed_at(&mut c, Message::KeepAlive, start + s(110));
+    assert_eq!(c.idle_deadline(), start + s(230));
+    assert_eq!(c.poll_timeout(), Some(start + s(190)));
+    assert!(!c.is_idle(start + s(200)));
+
+    // Timeouts too long for `Instant` mean never, without overflowing.
+    let mut c = Connection::new(
+        ConnectionConfig {
+            keepalive_interval: Duration::MAX,
+            idle_timeout: Duration::MAX,
+            ..ConnectionConfig::default()
+        },
+        &handshake(Reserved::bitfountain()),
+        Some(shape()),
+        start,
+    );
+    assert!(c
+        .poll_timeout()
+        .is_some_and(|t| t > start + s(1_000_000_000)));
+    c.handle_timeout(start + s(1_000_000));
+    assert!(!c.has_pending_transmit() && !c.is_idle(start + s(1_000_000)));
+}
+
+fn feed_at(c: &mut Connection, m: Message, now: Instant) {
+    c.handle(m, now).unwrap();
+}

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use bf_metainfo::{InfoHash, PeerId};
 
+#[cfg(doc)]
+use super::Connection;
 use crate::decoder::Limits;
 use crate::extended::LocalExtensions;
 use crate::handshake::{Handshake, Reserved};
@@ -31,6 +33,9 @@ pub struct ConnectionConfig {
     pub max_allowed_fast: usize,
     /// Send a keep-alive after this long without sending anything.
     pub keepalive_interval: Duration,
+    /// Disconnect after this long without receiving anything (see
+    /// [`Connection::is_idle`]); peers send keep-alives every two minutes at most.
+    pub idle_timeout: Duration,
 }
 
 impl Default for ConnectionConfig {
@@ -44,6 +49,7 @@ impl Default for ConnectionConfig {
             recent_cancel_memory: 4096,
             max_allowed_fast: 64,
             keepalive_interval: Duration::from_secs(90),
+            idle_timeout: Duration::from_secs(120),
         }
     }
 }

@@ -12,7 +12,7 @@
 //!
 //! The state and the dispatch of incoming messages live here; each protocol's rules in its
 //! own file: `pieces` (piece sets), `blocks` (requests, choking, interest), `metadata`
-//! (ut_metadata), `fountain` (bf_raptorq), `output` (the outbox).
+//! (ut_metadata), `fountain` (bf_raptorq), `output` (the outbox), `timers` (deadlines).
 
 mod blocks;
 mod config;
@@ -21,6 +21,7 @@ mod fountain;
 mod metadata;
 mod output;
 mod pieces;
+mod timers;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Instant;

@@ -1,4 +1,4 @@
-//! The outbox: messages handed to the engine for sending, and keep-alives.
+//! The outbox: events and messages handed to the engine.
 
 use std::time::Instant;
 
@@ -33,17 +33,6 @@ impl Connection {
     /// Whether messages wait to be sent.
     pub fn has_pending_transmit(&self) -> bool {
         !self.outbox.is_empty()
-    }
-
-    /// Queues a keep-alive if nothing was sent for the keep-alive interval; call it from a
-    /// timer. Whether one was queued.
-    pub fn poll_keepalive(&mut self, now: Instant) -> bool {
-        let due = self.outbox.is_empty()
-            && now.saturating_duration_since(self.last_sent) >= self.config.keepalive_interval;
-        if due {
-            self.outbox.push_back(Message::KeepAlive);
-        }
-        due
     }
 
     pub(super) fn send(&mut self, m: Message) {
