@@ -180,21 +180,34 @@ impl FountainMessage {
 
     /// Appends the payload (type byte first) to `buf`.
     pub fn encode(&self, buf: &mut BytesMut) {
+        if let Some(data) = self.encode_split(buf) {
+            buf.put_slice(data);
+        }
+    }
+
+    /// Appends the payload except a SYMBOL's data, which it returns.
+    pub(crate) fn encode_split(&self, buf: &mut BytesMut) -> Option<&Bytes> {
         buf.put_u8(self.kind());
         match self {
             FountainMessage::SymbolRequest(r) | FountainMessage::SymbolReject(r) => {
                 buf.put_u32(r.piece);
                 buf.put_u32(r.first_esi);
                 buf.put_u32(r.count);
+                None
             }
             FountainMessage::Symbol { piece, esi, data } => {
-                buf.reserve(8 + data.len());
                 buf.put_u32(*piece);
                 buf.put_u32(*esi);
-                buf.put_slice(data);
+                Some(data)
             }
-            FountainMessage::SymbolCancel { piece } => buf.put_u32(*piece),
-            FountainMessage::Unknown { payload, .. } => buf.put_slice(payload),
+            FountainMessage::SymbolCancel { piece } => {
+                buf.put_u32(*piece);
+                None
+            }
+            FountainMessage::Unknown { payload, .. } => {
+                buf.put_slice(payload);
+                None
+            }
         }
     }
 }

@@ -202,6 +202,34 @@ proptest! {
         prop_assert!(buf.is_empty());
     }
 
+    /// The header and the data `encode_vectored` splits a message into are its encoding,
+    /// and the data is the message's own `Bytes`, not a copy.
+    #[test]
+    fn vectored_encoding_is_the_encoding(msgs in vec(message(), 0..12)) {
+        let (mut whole, mut header) = (BytesMut::new(), BytesMut::new());
+        let mut joined = Vec::new();
+        for m in &msgs {
+            m.encode(&mut whole);
+            let data = m.encode_vectored(&mut header);
+            joined.extend_from_slice(&header.split());
+            let own = match m {
+                Message::Piece(b) => Some(&b.data),
+                Message::Extended(Extended::Fountain {
+                    message: FountainMessage::Symbol { data, .. },
+                    ..
+                }) => Some(data),
+                _ => None,
+            };
+            prop_assert_eq!(data.is_some(), own.is_some());
+            if let (Some(data), Some(own)) = (data, own) {
+                prop_assert_eq!(data.as_ptr(), own.as_ptr());
+                prop_assert_eq!(data.len(), own.len());
+                joined.extend_from_slice(&data);
+            }
+        }
+        prop_assert_eq!(&joined[..], &whole[..]);
+    }
+
     #[test]
     fn any_split_decodes_the_same(
         msgs in vec(message(), 0..12),

@@ -444,12 +444,18 @@ fn extension_ids_each_side_assigned() {
 struct Pair {
     a: Connection,
     b: Connection,
+    /// When the pair was set up; `pump` sends at this time.
+    now: Instant,
 }
 
 impl Pair {
     fn new(fast: bool, fountain_b: Option<FountainParams>) -> Pair {
+        Pair::at(fast, fountain_b, Instant::now())
+    }
+
+    /// The pair as set up at `now` (the same `now` gives the same pair).
+    fn at(fast: bool, fountain_b: Option<FountainParams>, now: Instant) -> Pair {
         let reserved = Reserved::bitfountain().with_fast(fast);
-        let now = Instant::now();
         let mut a = Connection::new(
             ConnectionConfig {
                 reserved,
@@ -481,7 +487,7 @@ impl Pair {
         }
         a.send_pieces(&first_three).unwrap();
         b.send_pieces(&Bitfield::full(5)).unwrap();
-        let mut p = Pair { a, b };
+        let mut p = Pair { a, b, now };
         p.pump().unwrap();
         events(&mut p.a);
         events(&mut p.b);
@@ -490,7 +496,7 @@ impl Pair {
 
     /// Moves every queued message across, both ways, until both are quiet.
     fn pump(&mut self) -> Result<(), ProtocolError> {
-        let now = Instant::now();
+        let now = self.now;
         for _ in 0..16 {
             let mut wire = BytesMut::new();
             let n = self.a.encode_pending(&mut wire, now);
@@ -770,6 +776,82 @@ proptest::proptest! {
             events(&mut p.b);
         }
     }
+
+    /// Identical pairs driven alike write the same bytes whether drained with
+    /// `encode_pending` or `encode_pending_vectored`, and stay in step; the segments are
+    /// runs of small messages, each followed by the data of a block or symbol.
+    #[test]
+    fn vectored_output_is_the_same_bytes(
+        fast in proptest::prelude::any::<bool>(),
+        steps in proptest::collection::vec(
+            proptest::collection::vec((0u8..engine_actions::ACTIONS, 0u32..64, 0u32..64, proptest::prelude::any::<bool>()), 0..6),
+            1..30,
+        ),
+    ) {
+        let now = Instant::now();
+        // Drained with encode_pending, encode_pending_vectored, and message by message.
+        let mut pairs = [
+            Pair::at(fast, None, now),
+            Pair::at(fast, None, now),
+            Pair::at(fast, None, now),
+        ];
+        let fail = |e: ProtocolError| proptest::test_runner::TestCaseError::fail(e.to_string());
+        for ops in steps {
+            for &(op, a, b, on_a) in &ops {
+                for p in &mut pairs {
+                    let c = if on_a { &mut p.a } else { &mut p.b };
+                    engine_actions::act(c, &shape(), SYMBOL_SIZE, op, a, b, now);
+                }
+            }
+            let [plain, vectored, listed] = &mut pairs;
+            let mut wires = Vec::new();
+            for (c, v, l) in [
+                (&mut plain.a, &mut vectored.a, &mut listed.a),
+                (&mut plain.b, &mut vectored.b, &mut listed.b),
+            ] {
+                proptest::prop_assert_eq!(c.outbox_len(), v.outbox_len());
+                let mut bytes = BytesMut::new();
+                let n = c.encode_pending(&mut bytes, now);
+                let mut segments = Vec::new();
+                proptest::prop_assert_eq!(v.encode_pending_vectored(&mut segments, now), n);
+                proptest::prop_assert_eq!(v.outbox_len(), 0);
+                let joined: Vec<u8> = segments.iter().flat_map(|s| s.iter().copied()).collect();
+                proptest::prop_assert_eq!(&joined[..], &bytes[..]);
+                let (mut want, mut run, mut header) = (Vec::new(), 0, BytesMut::new());
+                while let Some(m) = l.poll_transmit(now) {
+                    let data = m.encode_vectored(&mut header);
+                    run += header.split().len();
+                    if let Some(d) = data {
+                        want.push(run);
+                        run = 0;
+                        if !d.is_empty() {
+                            want.push(d.len());
+                        }
+                    }
+                }
+                if run > 0 {
+                    want.push(run);
+                }
+                let got: Vec<usize> = segments.iter().map(Bytes::len).collect();
+                proptest::prop_assert_eq!(got, want);
+                wires.push(bytes);
+            }
+            for p in &mut pairs {
+                let (mut ab, mut ba) = (wires[0].clone(), wires[1].clone());
+                p.b.receive(&mut ab, now).map_err(fail)?;
+                p.a.receive(&mut ba, now).map_err(fail)?;
+            }
+            let [plain, vectored, listed] = &mut pairs;
+            for (x, y, z) in [
+                (&mut plain.a, &mut vectored.a, &mut listed.a),
+                (&mut plain.b, &mut vectored.b, &mut listed.b),
+            ] {
+                let ev = events(x);
+                proptest::prop_assert_eq!(&ev, &events(y));
+                proptest::prop_assert_eq!(&ev, &events(z));
+            }
+        }
+    }
 }
 
 #[test]
@@ -940,4 +1022,61 @@ fn poll_timeout_names_the_keepalive_and_the_idle_deadline() {
 
 fn feed_at(c: &mut Connection, m: Message, now: Instant) {
     c.handle(m, now).unwrap();
+}
+
+#[test]
+fn vectored_output_passes_block_and_symbol_data_through_uncopied() {
+    let mut p = Pair::new(true, None);
+    let now = p.now;
+    p.b.unchoke();
+    p.pump().unwrap();
+    p.a.interested();
+    p.a.request(BlockRequest::new(4, 0, 1000), now).unwrap();
+    p.a.request_symbols(SymbolRange::new(1, 0, 2), now).unwrap();
+    p.pump().unwrap();
+    events(&mut p.a);
+    events(&mut p.b);
+    let data = Bytes::from(vec![3u8; 1000]);
+    let symbol = Bytes::from(vec![4u8; SYMBOL_SIZE as usize]);
+    p.b.send_block(Block {
+        piece: 4,
+        begin: 0,
+        data: data.clone(),
+    })
+    .unwrap();
+    p.b.send_symbol(1, 1, symbol.clone()).unwrap();
+    p.b.suggest(2).unwrap();
+    p.b.reject_symbols(SymbolRange::new(1, 0, 1)).unwrap();
+    assert_eq!(p.b.outbox_len(), 4);
+    let mut segments = Vec::new();
+    assert_eq!(p.b.encode_pending_vectored(&mut segments, now), 4);
+    assert_eq!(p.b.outbox_len(), 0);
+    let lens: Vec<usize> = segments.iter().map(Bytes::len).collect();
+    // PIECE header, block, SYMBOL header, symbol, then SUGGEST and SYMBOL_REJECT coalesced.
+    assert_eq!(lens, vec![13, 1000, 15, SYMBOL_SIZE as usize, 9 + 19]);
+    assert_eq!(segments[1].as_ptr(), data.as_ptr());
+    assert_eq!(segments[3].as_ptr(), symbol.as_ptr());
+    let mut wire: BytesMut = segments.iter().flat_map(|s| s.iter().copied()).collect();
+    p.a.receive(&mut wire, now).unwrap();
+    assert_eq!(
+        events(&mut p.a),
+        vec![
+            Event::Block(block_of(4, 0, &data)),
+            Event::Symbol {
+                piece: 1,
+                esi: 1,
+                data: symbol
+            },
+            Event::Suggest(2),
+            Event::SymbolsRejected(SymbolRange::new(1, 0, 1)),
+        ]
+    );
+}
+
+fn block_of(piece: u32, begin: u32, data: &Bytes) -> Block {
+    Block {
+        piece,
+        begin,
+        data: data.clone(),
+    }
 }

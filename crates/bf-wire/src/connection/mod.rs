@@ -90,6 +90,8 @@ pub struct Connection {
 
     events: VecDeque<Event>,
     outbox: VecDeque<Message>,
+    /// Where `encode_pending_vectored` coalesces small messages; frozen pieces of it go out.
+    scratch: BytesMut,
     last_received: Instant,
     last_sent: Instant,
 }
@@ -140,6 +142,7 @@ impl Connection {
             allowed_fast_out: BTreeSet::new(),
             events: VecDeque::new(),
             outbox: VecDeque::new(),
+            scratch: BytesMut::new(),
             last_received: now,
             last_sent: now,
         }
