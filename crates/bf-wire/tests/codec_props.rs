@@ -326,7 +326,10 @@ fn local_op(c: &mut Connection, op: u8, a: u32, b: u32, now: Instant) {
             c.choke();
             Ok(())
         }
-        2 => c.request(r, now),
+        2 => {
+            c.interested();
+            c.request(r, now)
+        }
         3 => c.cancel(r),
         4 => c.send_extended_handshake(ExtendedHandshake::default()),
         5 => c.request_symbols(SymbolRange::new(a % 8, b % 64, 1 + b % 8), now),

@@ -89,6 +89,8 @@ fn seeder(fast: bool) -> Connection {
     };
     feed(&mut c, all).unwrap();
     events(&mut c);
+    c.interested();
+    sent(&mut c);
     c
 }
 
@@ -307,7 +309,15 @@ fn blocks_must_match_requests_but_late_ones_are_tolerated() {
         Err(SendError::PeerLacksPiece)
     );
     feed(&mut c, Message::Have(0)).unwrap();
+    // Nor without saying we are interested.
+    assert_eq!(c.request(r1, Instant::now()), Err(SendError::NotInterested));
+    c.interested();
     c.request(r1, Instant::now()).unwrap();
+    c.not_interested();
+    assert_eq!(c.request(r2, Instant::now()), Err(SendError::NotInterested));
+    // What was asked before stays outstanding and is still answered.
+    assert_eq!(c.outstanding_requests().count(), 1);
+    feed(&mut c, Message::Piece(block(r1))).unwrap();
 
     let mut c = seeder(false);
     assert_eq!(c.request(r1, Instant::now()), Err(SendError::Choked));
@@ -487,6 +497,9 @@ impl Pair {
         }
         a.send_pieces(&first_three).unwrap();
         b.send_pieces(&Bitfield::full(5)).unwrap();
+        // Requests go out only while interested: both are, as an engine would be.
+        a.interested();
+        b.interested();
         let mut p = Pair { a, b, now };
         p.pump().unwrap();
         events(&mut p.a);
@@ -559,6 +572,17 @@ fn symbol_exchange_between_two_peers() {
     p.b.unchoke();
     p.pump().unwrap();
     assert_eq!(events(&mut p.a), vec![Event::Unchoked]);
+    p.a.not_interested();
+    assert_eq!(
+        p.a.request_symbols(SymbolRange::new(1, 0, 4), now),
+        Err(SendError::NotInterested)
+    );
+    p.a.interested();
+    p.pump().unwrap();
+    assert_eq!(
+        events(&mut p.b),
+        vec![Event::NotInterested, Event::Interested]
+    );
 
     p.a.request_symbols(SymbolRange::new(1, 0, 4), now).unwrap();
     p.a.request_symbols(SymbolRange::new(1, 4, 2), now).unwrap();

@@ -156,7 +156,9 @@ impl Connection {
         }
     }
 
-    /// Tell the peer we are not interested (no-op if already).
+    /// Tell the peer we are not interested (no-op if already). Requests already out stay
+    /// outstanding; new ones are refused ([`SendError::NotInterested`]) until
+    /// [`Connection::interested`].
     pub fn not_interested(&mut self) {
         if self.am_interested {
             self.am_interested = false;
@@ -164,7 +166,21 @@ impl Connection {
         }
     }
 
-    /// Request a block at `now`.
+    /// Whether a request for `piece` may go out now (BEP 3, BEP 6, and for symbols §8 of
+    /// the extension): only while interested, and unchoked unless the piece is allowed fast.
+    pub(super) fn check_may_request(&self, piece: u32) -> Result<(), SendError> {
+        if !self.am_interested {
+            return Err(SendError::NotInterested);
+        }
+        if self.peer_choking && !(self.fast && self.allowed_fast_in.contains(&piece)) {
+            return Err(SendError::Choked);
+        }
+        Ok(())
+    }
+
+    /// Request a block at `now`: it must lie inside its piece, be at most the block limit
+    /// long and not outstanding already; the peer must have the piece, and we must be
+    /// interested and unchoked (or the piece allowed fast) and below the request bound.
     pub fn request(&mut self, r: BlockRequest, now: Instant) -> Result<(), SendError> {
         let shape = self.shape.ok_or(SendError::ShapeUnknown)?;
         if !shape.contains(&r) || r.length > self.config.limits.max_block_len {
@@ -173,9 +189,7 @@ impl Connection {
         if !self.peer_has(r.piece) {
             return Err(SendError::PeerLacksPiece);
         }
-        if self.peer_choking && !(self.fast && self.allowed_fast_in.contains(&r.piece)) {
-            return Err(SendError::Choked);
-        }
+        self.check_may_request(r.piece)?;
         if self.our_requests.contains_key(&r) {
             return Err(SendError::AlreadyRequested);
         }

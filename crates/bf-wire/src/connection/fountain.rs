@@ -139,7 +139,9 @@ impl Connection {
         }
     }
 
-    /// Ask for a range of symbols at `now`.
+    /// Ask for a range of symbols at `now`, under the same conditions as a block
+    /// ([`Connection::request`]), within the piece's ESI cap and not overlapping a range
+    /// outstanding.
     pub fn request_symbols(&mut self, r: SymbolRange, now: Instant) -> Result<(), SendError> {
         self.require_fountain()?;
         self.check_own_piece(r.piece)?;
@@ -149,9 +151,7 @@ impl Connection {
         if !self.peer_has(r.piece) {
             return Err(SendError::PeerLacksPiece);
         }
-        if self.peer_choking && !(self.fast && self.allowed_fast_in.contains(&r.piece)) {
-            return Err(SendError::Choked);
-        }
+        self.check_may_request(r.piece)?;
         if self.our_symbols.overlaps(&r) {
             return Err(SendError::AlreadyRequested);
         }

@@ -41,7 +41,13 @@ pub fn act(
             c.choke();
             Ok(())
         }
-        2 | 3 => c.request(r, now),
+        // An honest engine says it is interested before it asks (spec §8, BEP 3); the odd
+        // action asks as things stand, which may be refused.
+        2 => {
+            c.interested();
+            c.request(r, now)
+        }
+        3 => c.request(r, now),
         4 => c.cancel(first_out.unwrap_or(r)),
         5 => match first_req {
             Some(r) => c.send_block(Block {
@@ -55,7 +61,11 @@ pub fn act(
             Some(r) => c.reject(r),
             None => Ok(()),
         },
-        7 | 8 => c.request_symbols(SymbolRange::new(piece, b % 40, 1 + a % 6), now),
+        7 => {
+            c.interested();
+            c.request_symbols(SymbolRange::new(piece, b % 40, 1 + a % 6), now)
+        }
+        8 => c.request_symbols(SymbolRange::new(piece, b % 40, 1 + a % 6), now),
         9 => match first_sym {
             Some(s) => c.send_symbol(
                 s.piece,
