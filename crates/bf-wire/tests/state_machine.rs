@@ -1104,3 +1104,48 @@ fn block_of(piece: u32, begin: u32, data: &Bytes) -> Block {
         data: data.clone(),
     }
 }
+
+#[test]
+fn overlapping_symbol_requests_from_the_peer_are_rejected_whole() {
+    let mut p = Pair::new(true, None);
+    let now = p.now;
+    p.b.unchoke();
+    p.pump().unwrap();
+    // A request arriving at B, under B's id for bf_raptorq (6).
+    let ask = |r| {
+        Message::Extended(Extended::Fountain {
+            id: 6,
+            message: FountainMessage::SymbolRequest(r),
+        })
+    };
+    let rejected = |r| {
+        Message::Extended(Extended::Fountain {
+            id: 2,
+            message: FountainMessage::SymbolReject(r),
+        })
+    };
+    p.b.handle(ask(SymbolRange::new(1, 0, 4)), now).unwrap();
+    p.b.handle(ask(SymbolRange::new(1, 2, 4)), now).unwrap();
+    p.b.handle(ask(SymbolRange::new(1, 6, 2)), now).unwrap();
+    assert_eq!(
+        events(&mut p.b),
+        vec![
+            Event::SymbolRequest(SymbolRange::new(1, 0, 4)),
+            Event::SymbolRequest(SymbolRange::new(1, 6, 2)),
+        ]
+    );
+    assert_eq!(sent(&mut p.b), vec![rejected(SymbolRange::new(1, 2, 4))]);
+    // ESIs 2 and 3 were rejected, so they are no longer served from the first range.
+    let mut left: Vec<_> = p.b.peer_symbol_requests().collect();
+    left.sort();
+    assert_eq!(
+        left,
+        vec![SymbolRange::new(1, 0, 2), SymbolRange::new(1, 6, 2)]
+    );
+    let sym = Bytes::from(vec![0; SYMBOL_SIZE as usize]);
+    assert_eq!(
+        p.b.send_symbol(1, 2, sym.clone()),
+        Err(SendError::NotRequested)
+    );
+    p.b.send_symbol(1, 0, sym).unwrap();
+}

@@ -81,7 +81,9 @@ pub enum Event {
     /// The peer will not send this metadata piece.
     MetadataRejected(u32),
     /// The peer asks for symbols of a piece we announced: serve each with
-    /// [`Connection::send_symbol`] or refuse with [`Connection::reject_symbols`].
+    /// [`Connection::send_symbol`] or refuse with [`Connection::reject_symbols`]. Some may
+    /// be withdrawn before that (SYMBOL_CANCEL, a choke, a later overlapping request, which
+    /// is rejected whole): serving those is refused with [`crate::SendError::NotRequested`].
     SymbolRequest(SymbolRange),
     /// A symbol we asked for (length already checked to be T).
     Symbol {

@@ -89,7 +89,13 @@ impl Connection {
             reject(self);
             return Ok(());
         };
-        if r.end() > u64::from(cap)
+        if self.peer_symbols.overlaps(&r) {
+            // Asking again for an ESI still outstanding breaks §5.1; one event per ESI is
+            // what the engine relies on. The reject promises none of `r` will come, so the
+            // overlap leaves the earlier range too (serving it would contradict the reject).
+            self.peer_symbols.remove_range(&r);
+            reject(self);
+        } else if r.end() > u64::from(cap)
             || !self.announced(r.piece)
             || self.incoming_queued() + u64::from(r.count)
                 > self.config.max_incoming_requests as u64
