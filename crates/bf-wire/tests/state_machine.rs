@@ -1149,3 +1149,68 @@ fn overlapping_symbol_requests_from_the_peer_are_rejected_whole() {
     );
     p.b.send_symbol(1, 0, sym).unwrap();
 }
+
+#[test]
+fn fountain_messages_go_under_the_peers_current_id_and_never_id_0() {
+    let now = Instant::now();
+    let peer_ext_with = |id: u8| {
+        let mut hs = ExtendedHandshake::default();
+        hs.extensions.insert(BF_RAPTORQ.as_bytes().to_vec(), id);
+        hs.fountain = Some(FountainParams::V1);
+        Message::Extended(Extended::Handshake(Box::new(hs)))
+    };
+    let mut c = conn(true);
+    c.send_pieces(&Bitfield::full(5)).unwrap();
+    c.send_extended_handshake(ExtendedHandshake::default())
+        .unwrap();
+    c.unchoke();
+    c.interested();
+    feed(&mut c, Message::HaveAll).unwrap();
+    feed(&mut c, Message::Unchoke).unwrap();
+    // An id of 0 in `m` disables the extension: there is no id to send under.
+    feed(&mut c, peer_ext_with(0)).unwrap();
+    assert!(!c.fountain());
+    assert_eq!(
+        c.request_symbols(SymbolRange::new(0, 0, 2), now),
+        Err(SendError::NotNegotiated("bf_raptorq"))
+    );
+    feed(&mut c, peer_ext_with(9)).unwrap();
+    c.request_symbols(SymbolRange::new(0, 0, 2), now).unwrap();
+    // A later handshake may move the id; messages follow it.
+    feed(&mut c, peer_ext_with(11)).unwrap();
+    c.request_symbols(SymbolRange::new(1, 0, 1), now).unwrap();
+    let ids: Vec<u8> = sent(&mut c)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Extended(Extended::Fountain { id, .. }) => Some(id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids, vec![9, 11]);
+
+    // The peer asks us for symbols, then withdraws the extension: what either side had
+    // pending is gone, and choking it sends no SYMBOL_REJECT (there is no id for one).
+    let ask = Message::Extended(Extended::Fountain {
+        id: 2,
+        message: FountainMessage::SymbolRequest(SymbolRange::new(3, 0, 2)),
+    });
+    feed(&mut c, ask).unwrap();
+    assert_eq!(c.peer_symbol_requests().count(), 1);
+    events(&mut c);
+    feed(&mut c, peer_ext_with(0)).unwrap();
+    assert_eq!(
+        events(&mut c),
+        vec![
+            Event::SymbolsRejected(SymbolRange::new(0, 0, 2)),
+            Event::SymbolsRejected(SymbolRange::new(1, 0, 1)),
+            Event::ExtendedHandshake,
+        ]
+    );
+    assert_eq!(c.peer_symbol_requests().count(), 0);
+    c.choke();
+    assert_eq!(sent(&mut c), vec![Message::Choke]);
+    assert_eq!(
+        c.reject_symbols(SymbolRange::new(3, 0, 2)),
+        Err(SendError::NotNegotiated("bf_raptorq"))
+    );
+}

@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use super::{Connection, Event, FAST};
 use crate::error::{ProtocolError, SendError};
-use crate::fountain::FountainMessage;
 use crate::message::{Block, BlockRequest, Message};
 
 impl Connection {
@@ -134,8 +133,8 @@ impl Connection {
         let allowed = self.allowed_fast_out.clone();
         for r in self.peer_symbols.remove_where(|p| !keep(&p, &allowed)) {
             if fast {
-                let m = self.fountain_msg(FountainMessage::SymbolReject(r));
-                self.send(m);
+                // Pending symbol requests imply the extension, hence an id: cannot fail.
+                let _ = self.answer_symbol_request(r);
             }
         }
     }

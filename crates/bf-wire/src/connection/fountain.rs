@@ -12,15 +12,19 @@ use crate::fountain::{FountainMessage, SymbolRange};
 use crate::message::{Extended, Message};
 
 impl Connection {
+    /// Recomputes whether bf_raptorq is usable, and under which id of the peer's.
     pub(super) fn update_fountain(&mut self) {
         let ours = &self.config.extensions;
         let offered = ours.bf_raptorq != 0 && ours.bf_raptorq != ours.ut_metadata;
-        let now_on = self.our_ext_sent
-            && offered
-            && self.peer_ext.as_ref().is_some_and(|p| {
-                p.extension_id(BF_RAPTORQ).is_some() && p.fountain == Some(ours.fountain)
-            });
-        if self.fountain && !now_on {
+        let now_on = if self.our_ext_sent && offered {
+            self.peer_ext
+                .as_ref()
+                .filter(|p| p.fountain == Some(ours.fountain))
+                .and_then(|p| p.extension_id(BF_RAPTORQ))
+        } else {
+            None
+        };
+        if self.fountain.is_some() && now_on.is_none() {
             // The peer withdrew the extension: nothing outstanding will be answered.
             for r in self.our_symbols.remove_where(|_| true) {
                 self.cancelled_symbol_pieces.push(r.piece);
@@ -79,9 +83,10 @@ impl Connection {
         if !r.is_valid() {
             return Err(ProtocolError::Decode(crate::error::DecodeError::ZeroCount));
         }
+        // Reached only through `on_extended`, which checked that the extension is usable:
+        // the answer always has an id to go under.
         let reject = |this: &mut Self| {
-            let m = this.fountain_msg(FountainMessage::SymbolReject(r));
-            this.send(m);
+            let _ = this.answer_symbol_request(r);
         };
         // Before the metadata we have no piece; past the cap or outside what we announced
         // nothing is served (the requester broke the spec, but a reject is enough).
@@ -126,30 +131,33 @@ impl Connection {
         )
     }
 
-    /// Wraps a fountain message with the peer's extension id (0 if it never gave one, which
-    /// only happens for answers to messages that were themselves not negotiated).
-    pub(super) fn fountain_msg(&self, message: FountainMessage) -> Message {
-        let id = self
-            .peer_ext
-            .as_ref()
-            .and_then(|p| p.extension_id(BF_RAPTORQ))
-            .unwrap_or(0);
-        Message::Extended(Extended::Fountain { id, message })
+    /// The peer's id for bf_raptorq, if the extension is usable. There is no fallback:
+    /// under id 0 a message would read as an extended handshake.
+    fn fountain_id(&self) -> Result<u8, SendError> {
+        self.fountain.ok_or(SendError::NotNegotiated(FOUNTAIN))
     }
 
-    fn require_fountain(&self) -> Result<(), SendError> {
-        if self.fountain {
-            Ok(())
-        } else {
-            Err(SendError::NotNegotiated(FOUNTAIN))
-        }
+    /// Queues a bf_raptorq message under the peer's id; refused if there is none.
+    fn send_fountain(&mut self, message: FountainMessage) -> Result<(), SendError> {
+        let id = self.fountain_id()?;
+        self.send(Message::Extended(Extended::Fountain { id, message }));
+        Ok(())
+    }
+
+    /// Queues the SYMBOL_REJECT that answers a symbol request of the peer's. Such requests
+    /// are only accepted, and only stay pending, while the extension is usable (a request
+    /// without it is a protocol error; withdrawing it drops them), so the id is known:
+    /// [`SendError::NotNegotiated`] here would mean there is nobody to answer, and nothing
+    /// is sent.
+    pub(super) fn answer_symbol_request(&mut self, r: SymbolRange) -> Result<(), SendError> {
+        self.send_fountain(FountainMessage::SymbolReject(r))
     }
 
     /// Ask for a range of symbols at `now`, under the same conditions as a block
     /// ([`Connection::request`]), within the piece's ESI cap and not overlapping a range
     /// outstanding.
     pub fn request_symbols(&mut self, r: SymbolRange, now: Instant) -> Result<(), SendError> {
-        self.require_fountain()?;
+        self.fountain_id()?;
         self.check_own_piece(r.piece)?;
         if !r.is_valid() {
             return Err(SendError::InvalidRequest);
@@ -171,50 +179,42 @@ impl Connection {
             return Err(SendError::TooManyRequests);
         }
         self.our_symbols.insert(r, now);
-        let m = self.fountain_msg(FountainMessage::SymbolRequest(r));
-        self.send(m);
-        Ok(())
+        self.send_fountain(FountainMessage::SymbolRequest(r))
     }
 
     /// Withdraw every symbol request for `piece` (e.g. once it verified). Symbols already on
     /// the wire still arrive, as [`Event::LateSymbol`]. With nothing outstanding for `piece`
     /// (or a piece out of range) nothing is sent: [`SendError::NotRequested`].
     pub fn cancel_symbols(&mut self, piece: u32) -> Result<(), SendError> {
-        self.require_fountain()?;
+        self.fountain_id()?;
         if self.our_symbols.remove_where(|p| p == piece).is_empty() {
             return Err(SendError::NotRequested);
         }
         self.cancelled_symbol_pieces.push(piece);
-        let m = self.fountain_msg(FountainMessage::SymbolCancel { piece });
-        self.send(m);
-        Ok(())
+        self.send_fountain(FountainMessage::SymbolCancel { piece })
     }
 
     /// Serve one requested symbol (`data` must be exactly T bytes).
     pub fn send_symbol(&mut self, piece: u32, esi: u32, data: Bytes) -> Result<(), SendError> {
-        self.require_fountain()?;
+        self.fountain_id()?;
         if data.len() != self.config.extensions.fountain.symbol_size as usize {
             return Err(SendError::SymbolSize);
         }
         if !self.peer_symbols.take_one(piece, esi) {
             return Err(SendError::NotRequested);
         }
-        let m = self.fountain_msg(FountainMessage::Symbol { piece, esi, data });
-        self.send(m);
-        Ok(())
+        self.send_fountain(FountainMessage::Symbol { piece, esi, data })
     }
 
     /// Refuse the requested symbols of `r` (those not requested are left out).
     pub fn reject_symbols(&mut self, r: SymbolRange) -> Result<(), SendError> {
-        self.require_fountain()?;
+        self.fountain_id()?;
         let removed = self.peer_symbols.remove_range(&r);
         if removed.is_empty() {
             return Err(SendError::NotRequested);
         }
-        for r in removed {
-            let m = self.fountain_msg(FountainMessage::SymbolReject(r));
-            self.send(m);
-        }
-        Ok(())
+        removed
+            .into_iter()
+            .try_for_each(|r| self.send_fountain(FountainMessage::SymbolReject(r)))
     }
 }

@@ -75,7 +75,10 @@ pub struct Connection {
 
     peer_ext: Option<Box<ExtendedHandshake>>,
     our_ext_sent: bool,
-    fountain: bool,
+    /// The peer's id for bf_raptorq while the extension is usable (both offer it with the
+    /// same parameters and ours was sent): the id, not a flag, so that no fountain message
+    /// can go out under a made-up one.
+    fountain: Option<u8>,
 
     our_requests: BTreeMap<BlockRequest, Instant>,
     cancelled: Recent<BlockRequest>,
@@ -130,7 +133,7 @@ impl Connection {
             announced: None,
             peer_ext: None,
             our_ext_sent: false,
-            fountain: false,
+            fountain: None,
             our_requests: BTreeMap::new(),
             cancelled: Recent::new(cancel_memory),
             our_symbols: PendingSymbols::default(),
@@ -168,7 +171,7 @@ impl Connection {
     /// Whether bf_raptorq is usable: we sent our extended handshake offering it and the
     /// peer's offers it with the same version and symbol size.
     pub fn fountain(&self) -> bool {
-        self.fountain
+        self.fountain.is_some()
     }
 
     /// Whether we choke the peer.
@@ -370,7 +373,7 @@ impl Connection {
             }
             Extended::Metadata { message, .. } => self.on_metadata(message),
             Extended::Fountain { message, .. } => {
-                if !self.fountain {
+                if self.fountain.is_none() {
                     return Err(ProtocolError::NotNegotiated(FOUNTAIN));
                 }
                 self.on_fountain(message, now)?;
