@@ -62,7 +62,8 @@ impl SymbolRange {
         self.validate().is_ok()
     }
 
-    fn validate(&self) -> Result<(), DecodeError> {
+    /// `Ok` if [`SymbolRange::is_valid`], else why not.
+    pub fn validate(&self) -> Result<(), DecodeError> {
         if self.count == 0 {
             return Err(DecodeError::ZeroCount);
         }
@@ -123,6 +124,28 @@ impl FountainMessage {
                 Some(*piece)
             }
             FountainMessage::Unknown { .. } => None,
+        }
+    }
+
+    /// Checks what [`FountainMessage::decode`] checks, for a message built otherwise: a
+    /// SYMBOL of exactly `symbol_size` bytes with an ESI below 2^24, ranges of count 1 or
+    /// more below 2^24.
+    pub fn validate(&self, symbol_size: u32) -> Result<(), DecodeError> {
+        match self {
+            FountainMessage::SymbolRequest(r) | FountainMessage::SymbolReject(r) => r.validate(),
+            FountainMessage::Symbol { esi, data, .. } => {
+                if data.len() != symbol_size as usize {
+                    return Err(DecodeError::FountainLength {
+                        kind: kind::SYMBOL,
+                        len: 8 + data.len(),
+                    });
+                }
+                if *esi >= ESI_LIMIT {
+                    return Err(DecodeError::EsiOutOfRange(u64::from(*esi)));
+                }
+                Ok(())
+            }
+            FountainMessage::SymbolCancel { .. } | FountainMessage::Unknown { .. } => Ok(()),
         }
     }
 

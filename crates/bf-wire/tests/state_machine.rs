@@ -1214,3 +1214,86 @@ fn fountain_messages_go_under_the_peers_current_id_and_never_id_0() {
         Err(SendError::NotNegotiated("bf_raptorq"))
     );
 }
+
+#[test]
+fn messages_handed_in_directly_are_checked_like_decoded_ones() {
+    use bf_wire::fountain::ESI_LIMIT;
+    use bf_wire::DecodeError;
+    let mut p = Pair::new(true, None);
+    let now = p.now;
+    p.b.unchoke();
+    p.pump().unwrap();
+    p.a.request_symbols(SymbolRange::new(1, 0, 2), now).unwrap();
+    p.pump().unwrap();
+    let fountain = |message| Message::Extended(Extended::Fountain { id: 2, message });
+    let symbol = |len: usize| {
+        fountain(FountainMessage::Symbol {
+            piece: 1,
+            esi: 0,
+            data: Bytes::from(vec![0; len]),
+        })
+    };
+    // A SYMBOL must be exactly T bytes, even one that was requested.
+    for len in [0, 5, SYMBOL_SIZE as usize - 1, SYMBOL_SIZE as usize + 1] {
+        assert_eq!(
+            p.a.handle(symbol(len), now),
+            Err(ProtocolError::Decode(DecodeError::FountainLength {
+                kind: 1,
+                len: 8 + len
+            }))
+        );
+    }
+    assert_eq!(p.a.outstanding_symbols().count(), 1);
+    p.a.handle(symbol(SYMBOL_SIZE as usize), now).unwrap();
+    assert_eq!(
+        p.a.handle(
+            fountain(FountainMessage::Symbol {
+                piece: 1,
+                esi: ESI_LIMIT,
+                data: Bytes::from(vec![0; SYMBOL_SIZE as usize]),
+            }),
+            now
+        ),
+        Err(ProtocolError::Decode(DecodeError::EsiOutOfRange(
+            u64::from(ESI_LIMIT)
+        )))
+    );
+    for (r, e) in [
+        (SymbolRange::new(1, 0, 0), DecodeError::ZeroCount),
+        (
+            SymbolRange::new(1, ESI_LIMIT - 1, 2),
+            DecodeError::EsiOutOfRange(u64::from(ESI_LIMIT)),
+        ),
+    ] {
+        for m in [
+            FountainMessage::SymbolRequest(r),
+            FountainMessage::SymbolReject(r),
+        ] {
+            assert_eq!(
+                p.a.handle(fountain(m), now),
+                Err(ProtocolError::Decode(e.clone()))
+            );
+        }
+    }
+    // ut_metadata data is at most 16 KiB, however it arrives.
+    let mut c = conn(true);
+    c.send_extended_handshake(ExtendedHandshake::default())
+        .unwrap();
+    feed(&mut c, peer_ext(None)).unwrap();
+    c.request_metadata(0).unwrap();
+    let data = |len| {
+        Message::Extended(Extended::Metadata {
+            id: 1,
+            message: MetadataMessage::Data {
+                piece: 0,
+                total_size: 40000,
+                data: Bytes::from(vec![b'x'; len]),
+            },
+        })
+    };
+    assert_eq!(
+        feed(&mut c, data(16385)),
+        Err(ProtocolError::Decode(DecodeError::MetadataTooLong(16385)))
+    );
+    feed(&mut c, data(16384)).unwrap();
+}

@@ -40,6 +40,9 @@ impl Connection {
         msg: FountainMessage,
         now: Instant,
     ) -> Result<(), ProtocolError> {
+        // The decoder checked this already; a message handed to `handle` directly was not,
+        // and the events promise it (a SYMBOL is exactly T bytes, say).
+        msg.validate(self.config.extensions.fountain.symbol_size)?;
         if let (Some(shape), Some(piece)) = (self.shape, msg.piece()) {
             if piece >= shape.piece_count() {
                 return Err(ProtocolError::PieceOutOfRange {
@@ -80,9 +83,6 @@ impl Connection {
     }
 
     fn on_symbol_request(&mut self, r: SymbolRange, now: Instant) -> Result<(), ProtocolError> {
-        if !r.is_valid() {
-            return Err(ProtocolError::Decode(crate::error::DecodeError::ZeroCount));
-        }
         // Reached only through `on_extended`, which checked that the extension is usable:
         // the answer always has an id to go under.
         let reject = |this: &mut Self| {

@@ -3,13 +3,13 @@
 use bytes::Bytes;
 
 use super::{Connection, Event, METADATA};
-use crate::error::SendError;
+use crate::error::{DecodeError, ProtocolError, SendError};
 use crate::extended::UT_METADATA;
 use crate::message::{Extended, Message};
-use crate::metadata::MetadataMessage;
+use crate::metadata::{MetadataMessage, METADATA_PIECE_LEN};
 
 impl Connection {
-    pub(super) fn on_metadata(&mut self, message: MetadataMessage) {
+    pub(super) fn on_metadata(&mut self, message: MetadataMessage) -> Result<(), ProtocolError> {
         match message {
             MetadataMessage::Request { piece } => {
                 self.events.push_back(Event::MetadataRequest(piece));
@@ -19,6 +19,10 @@ impl Connection {
                 total_size,
                 data,
             } => {
+                // As the decoder does, for a message handed to `handle` directly.
+                if data.len() > METADATA_PIECE_LEN {
+                    return Err(DecodeError::MetadataTooLong(data.len()).into());
+                }
                 // Unrequested metadata is dropped: harmless, and the engine only wants what it
                 // asked for.
                 if self.our_metadata_requests.remove(&piece) {
@@ -37,6 +41,7 @@ impl Connection {
             // BEP 9: unknown message types are ignored.
             MetadataMessage::Unknown { .. } => {}
         }
+        Ok(())
     }
 
     fn send_metadata_msg(&mut self, message: MetadataMessage) -> Result<(), SendError> {
@@ -64,7 +69,7 @@ impl Connection {
         total_size: u32,
         data: Bytes,
     ) -> Result<(), SendError> {
-        if data.len() > crate::metadata::METADATA_PIECE_LEN {
+        if data.len() > METADATA_PIECE_LEN {
             return Err(SendError::InvalidRequest);
         }
         self.send_metadata_msg(MetadataMessage::Data {

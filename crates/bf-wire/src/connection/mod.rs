@@ -371,7 +371,7 @@ impl Connection {
                 self.update_fountain();
                 self.events.push_back(Event::ExtendedHandshake);
             }
-            Extended::Metadata { message, .. } => self.on_metadata(message),
+            Extended::Metadata { message, .. } => self.on_metadata(message)?,
             Extended::Fountain { message, .. } => {
                 if self.fountain.is_none() {
                     return Err(ProtocolError::NotNegotiated(FOUNTAIN));
