@@ -1297,3 +1297,41 @@ fn messages_handed_in_directly_are_checked_like_decoded_ones() {
     );
     feed(&mut c, data(16384)).unwrap();
 }
+
+#[test]
+fn have_none_goes_out_before_the_shape_is_known() {
+    for fast in [true, false] {
+        let mut c = conn_with(Reserved::bitfountain().with_fast(fast), None);
+        assert_eq!(
+            c.send_pieces(&Bitfield::new(5)),
+            Err(SendError::ShapeUnknown)
+        );
+        c.send_extended_handshake(ExtendedHandshake::default())
+            .unwrap();
+        c.send_have_none().unwrap();
+        let mut want = vec![];
+        if fast {
+            want.push(Message::HaveNone);
+        }
+        let mut got = sent(&mut c);
+        got.remove(0); // the extended handshake
+        assert_eq!(got, want);
+        assert_eq!(c.send_have_none(), Err(SendError::PiecesNotFirst));
+        c.set_shape(shape()).unwrap();
+        assert_eq!(
+            c.send_pieces(&Bitfield::full(5)),
+            Err(SendError::PiecesNotFirst)
+        );
+        // What we gain later is announced piece by piece, and served.
+        c.have(2).unwrap();
+        c.unchoke();
+        assert_eq!(sent(&mut c), vec![Message::Have(2), Message::Unchoke]);
+        let r = BlockRequest::new(2, 0, 16384);
+        feed(&mut c, Message::Request(r)).unwrap();
+        assert_eq!(events(&mut c), vec![Event::Request(r)]);
+    }
+    // After anything else it is too late, as for any piece set.
+    let mut c = conn_with(Reserved::bitfountain(), None);
+    c.interested();
+    assert_eq!(c.send_have_none(), Err(SendError::PiecesNotFirst));
+}

@@ -139,6 +139,23 @@ impl Connection {
         Ok(())
     }
 
+    /// Announce, as the first message, that we have no piece. Unlike
+    /// [`Connection::send_pieces`] this needs no torrent shape, so a magnet link's
+    /// connection can say it before the metadata is known. HAVE NONE with the fast
+    /// extension; without it nothing is sent (BEP 3 lets an empty bitfield be left out), and
+    /// either way the piece set can no longer be sent: later pieces go out as HAVEs.
+    pub fn send_have_none(&mut self) -> Result<(), SendError> {
+        if !self.our_pieces_window {
+            return Err(SendError::PiecesNotFirst);
+        }
+        if self.fast {
+            self.send(Message::HaveNone);
+        } else {
+            self.our_pieces_window = false;
+        }
+        Ok(())
+    }
+
     /// Announce a piece we now have.
     pub fn have(&mut self, piece: u32) -> Result<(), SendError> {
         self.check_own_piece(piece)?;

@@ -12,7 +12,7 @@ use bf_wire::{
 };
 
 /// Number of distinct actions; `op` is taken modulo this.
-pub const ACTIONS: u8 = 21;
+pub const ACTIONS: u8 = 22;
 
 /// Performs action `op` on `c`, for a torrent of `shape` and symbols of `symbol_size` bytes;
 /// `a` and `b` pick the piece (always one of the torrent's), offsets and ESIs.
@@ -97,9 +97,10 @@ pub fn act(
             c.not_interested();
             Ok(())
         }
-        _ => {
+        20 => {
             c.poll_keepalive(now + Duration::from_secs(u64::from(b % 200)));
             Ok(())
         }
+        _ => c.send_have_none(),
     };
 }
