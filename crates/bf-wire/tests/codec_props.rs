@@ -337,7 +337,7 @@ fn local_op(c: &mut Connection, op: u8, a: u32, b: u32, now: Instant) {
         7 => c.send_symbol(a % 8, b % 64, Bytes::from(vec![0; T as usize])),
         8 => c.reject_symbols(SymbolRange::new(a % 8, b % 64, 4)),
         9 => c.allow_fast(a % 8),
-        10 => c.request_metadata(a % 4),
+        10 => c.request_metadata(a % 4, now),
         11 => c.send_block(Block {
             piece: r.piece,
             begin: r.begin,

@@ -399,7 +399,7 @@ fn extension_ids_each_side_assigned() {
 
     let mut c = conn(true);
     assert_eq!(
-        c.request_metadata(0),
+        c.request_metadata(0, Instant::now()),
         Err(SendError::NotNegotiated("ut_metadata (BEP 9)"))
     );
     c.send_extended_handshake(ExtendedHandshake {
@@ -416,7 +416,7 @@ fn extension_ids_each_side_assigned() {
     assert_eq!(ours.listen_port, Some(6881));
 
     feed(&mut c, peer_ext(None)).unwrap();
-    c.request_metadata(1).unwrap();
+    c.request_metadata(1, Instant::now()).unwrap();
     // Sent under the peer's id for ut_metadata...
     assert_eq!(
         sent(&mut c),
@@ -1280,7 +1280,7 @@ fn messages_handed_in_directly_are_checked_like_decoded_ones() {
     c.send_extended_handshake(ExtendedHandshake::default())
         .unwrap();
     feed(&mut c, peer_ext(None)).unwrap();
-    c.request_metadata(0).unwrap();
+    c.request_metadata(0, Instant::now()).unwrap();
     let data = |len| {
         Message::Extended(Extended::Metadata {
             id: 1,
@@ -1334,4 +1334,79 @@ fn have_none_goes_out_before_the_shape_is_known() {
     let mut c = conn_with(Reserved::bitfountain(), None);
     c.interested();
     assert_eq!(c.send_have_none(), Err(SendError::PiecesNotFirst));
+}
+
+#[test]
+fn metadata_requests_time_out_and_may_be_asked_again() {
+    let start = Instant::now();
+    let s = Duration::from_secs;
+    let mut c = Connection::new(
+        ConnectionConfig::default(),
+        &handshake(Reserved::bitfountain()),
+        None,
+        start,
+    );
+    c.send_extended_handshake(ExtendedHandshake::default())
+        .unwrap();
+    feed_at(&mut c, peer_ext(None), start);
+    events(&mut c);
+    c.request_metadata(0, start).unwrap();
+    c.request_metadata(1, start + s(5)).unwrap();
+    assert_eq!(
+        c.request_metadata(1, start + s(6)),
+        Err(SendError::AlreadyRequested)
+    );
+    assert_eq!(
+        c.outstanding_metadata_requests().collect::<Vec<_>>(),
+        vec![(0, start), (1, start + s(5))]
+    );
+    c.encode_pending(&mut BytesMut::new(), start + s(5));
+    // The first request's 20 s come before the keep-alive (95 s) and idleness (120 s).
+    assert_eq!(c.poll_timeout(), Some(start + s(20)));
+    c.handle_timeout(start + s(19));
+    assert!(events(&mut c).is_empty());
+    c.handle_timeout(start + s(20));
+    assert_eq!(events(&mut c), vec![Event::MetadataTimedOut(0)]);
+    assert_eq!(
+        c.outstanding_metadata_requests().collect::<Vec<_>>(),
+        vec![(1, start + s(5))]
+    );
+    assert_eq!(c.poll_timeout(), Some(start + s(25)));
+    assert!(!c.has_pending_transmit());
+
+    // The late answer is dropped like an unrequested one; the piece may be asked again.
+    let answer = |piece| {
+        Message::Extended(Extended::Metadata {
+            id: 1,
+            message: MetadataMessage::Data {
+                piece,
+                total_size: 40000,
+                data: Bytes::from_static(b"d4:name1:xe"),
+            },
+        })
+    };
+    feed_at(&mut c, answer(0), start + s(21));
+    assert!(events(&mut c).is_empty());
+    c.request_metadata(0, start + s(21)).unwrap();
+    feed_at(&mut c, answer(1), start + s(22));
+    feed_at(&mut c, answer(0), start + s(22));
+    assert_eq!(
+        events(&mut c),
+        vec![
+            Event::MetadataData {
+                piece: 1,
+                total_size: 40000,
+                data: Bytes::from_static(b"d4:name1:xe")
+            },
+            Event::MetadataData {
+                piece: 0,
+                total_size: 40000,
+                data: Bytes::from_static(b"d4:name1:xe")
+            },
+        ]
+    );
+    assert_eq!(c.outstanding_metadata_requests().count(), 0);
+    // Nothing outstanding: the outbox holds the second request for piece 0, so only
+    // idleness (22 s + 120 s) is left to wait for.
+    assert_eq!(c.poll_timeout(), Some(start + s(142)));
 }

@@ -36,6 +36,9 @@ pub struct ConnectionConfig {
     /// Disconnect after this long without receiving anything (see
     /// [`Connection::is_idle`]); peers send keep-alives every two minutes at most.
     pub idle_timeout: Duration,
+    /// Give up a ut_metadata request after this long without an answer (see
+    /// [`Connection::handle_timeout`]).
+    pub metadata_timeout: Duration,
 }
 
 impl Default for ConnectionConfig {
@@ -50,6 +53,7 @@ impl Default for ConnectionConfig {
             max_allowed_fast: 64,
             keepalive_interval: Duration::from_secs(90),
             idle_timeout: Duration::from_secs(120),
+            metadata_timeout: Duration::from_secs(20),
         }
     }
 }

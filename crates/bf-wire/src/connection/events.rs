@@ -80,6 +80,9 @@ pub enum Event {
     },
     /// The peer will not send this metadata piece.
     MetadataRejected(u32),
+    /// Our request for this metadata piece went unanswered for the metadata timeout and is
+    /// forgotten: ask again, of this peer or another. A late answer is dropped.
+    MetadataTimedOut(u32),
     /// The peer asks for symbols of a piece we announced: serve each with
     /// [`Connection::send_symbol`] or refuse with [`Connection::reject_symbols`]. Some may
     /// be withdrawn before that (SYMBOL_CANCEL, a choke, a later overlapping request, which

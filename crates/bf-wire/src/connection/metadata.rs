@@ -1,7 +1,10 @@
 //! ut_metadata (BEP 9): the info dictionary in 16 KiB pieces, for magnet links.
 
+use std::time::Instant;
+
 use bytes::Bytes;
 
+use super::timers::deadline;
 use super::{Connection, Event, METADATA};
 use crate::error::{DecodeError, ProtocolError, SendError};
 use crate::extended::UT_METADATA;
@@ -25,7 +28,7 @@ impl Connection {
                 }
                 // Unrequested metadata is dropped: harmless, and the engine only wants what it
                 // asked for.
-                if self.our_metadata_requests.remove(&piece) {
+                if self.our_metadata_requests.remove(&piece).is_some() {
                     self.events.push_back(Event::MetadataData {
                         piece,
                         total_size,
@@ -34,7 +37,7 @@ impl Connection {
                 }
             }
             MetadataMessage::Reject { piece } => {
-                if self.our_metadata_requests.remove(&piece) {
+                if self.our_metadata_requests.remove(&piece).is_some() {
                     self.events.push_back(Event::MetadataRejected(piece));
                 }
             }
@@ -52,14 +55,37 @@ impl Connection {
         Ok(())
     }
 
-    /// Ask for a metadata piece.
-    pub fn request_metadata(&mut self, piece: u32) -> Result<(), SendError> {
-        if self.our_metadata_requests.contains(&piece) {
+    /// Ask for a metadata piece at `now`. Unanswered after
+    /// [`ConnectionConfig::metadata_timeout`](super::ConnectionConfig::metadata_timeout), it
+    /// is given up ([`Event::MetadataTimedOut`], from [`Connection::handle_timeout`]) and may
+    /// be asked again.
+    pub fn request_metadata(&mut self, piece: u32, now: Instant) -> Result<(), SendError> {
+        if self.our_metadata_requests.contains_key(&piece) {
             return Err(SendError::AlreadyRequested);
         }
         self.send_metadata_msg(MetadataMessage::Request { piece })?;
-        self.our_metadata_requests.insert(piece);
+        self.our_metadata_requests.insert(piece, now);
         Ok(())
+    }
+
+    /// When the oldest metadata request times out.
+    pub(super) fn metadata_deadline(&self) -> Option<Instant> {
+        let oldest = self.our_metadata_requests.values().min()?;
+        Some(deadline(*oldest, self.config.metadata_timeout))
+    }
+
+    /// Gives up the metadata requests whose time is up at `now`. Their answers, should they
+    /// still come, are dropped as unrequested ones are.
+    pub(super) fn expire_metadata_requests(&mut self, now: Instant) {
+        let timeout = self.config.metadata_timeout;
+        let events = &mut self.events;
+        self.our_metadata_requests.retain(|&piece, &mut sent| {
+            let expired = now >= deadline(sent, timeout);
+            if expired {
+                events.push_back(Event::MetadataTimedOut(piece));
+            }
+            !expired
+        });
     }
 
     /// Send a metadata piece (at most 16 KiB).

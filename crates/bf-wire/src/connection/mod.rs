@@ -84,7 +84,8 @@ pub struct Connection {
     cancelled: Recent<BlockRequest>,
     our_symbols: PendingSymbols,
     cancelled_symbol_pieces: Recent<u32>,
-    our_metadata_requests: BTreeSet<u32>,
+    /// Our ut_metadata requests and when each was sent (they time out).
+    our_metadata_requests: BTreeMap<u32, Instant>,
     allowed_fast_in: BTreeSet<u32>,
 
     peer_requests: BTreeSet<BlockRequest>,
@@ -138,7 +139,7 @@ impl Connection {
             cancelled: Recent::new(cancel_memory),
             our_symbols: PendingSymbols::default(),
             cancelled_symbol_pieces: Recent::new(cancel_memory),
-            our_metadata_requests: BTreeSet::new(),
+            our_metadata_requests: BTreeMap::new(),
             allowed_fast_in: BTreeSet::new(),
             peer_requests: BTreeSet::new(),
             peer_symbols: PendingSymbols::default(),
@@ -226,6 +227,11 @@ impl Connection {
     /// Our outstanding symbol ranges and when each was sent.
     pub fn outstanding_symbols(&self) -> impl Iterator<Item = (SymbolRange, Instant)> + '_ {
         self.our_symbols.iter()
+    }
+
+    /// Our outstanding ut_metadata requests and when each was sent.
+    pub fn outstanding_metadata_requests(&self) -> impl Iterator<Item = (u32, Instant)> + '_ {
+        self.our_metadata_requests.iter().map(|(p, t)| (*p, *t))
     }
 
     /// Block requests from the peer not yet served, rejected or cancelled.

@@ -23,16 +23,23 @@ impl Connection {
     /// "now". Once the idle deadline has passed it stays the answer until something
     /// arrives: the engine is expected to disconnect.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.keepalive_deadline(), Some(self.idle_deadline())]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.keepalive_deadline(),
+            self.metadata_deadline(),
+            Some(self.idle_deadline()),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Does what is due at `now`: queues a keep-alive if nothing was sent for the keep-alive
-    /// interval. Calling it early, late or repeatedly is harmless.
+    /// interval, and gives up metadata requests older than the metadata timeout
+    /// ([`Event::MetadataTimedOut`](super::Event::MetadataTimedOut) each). Calling it early,
+    /// late or repeatedly is harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.queue_keepalive_if_due(now);
+        self.expire_metadata_requests(now);
     }
 
     /// Queues a keep-alive if nothing was sent for the keep-alive interval; call it from a

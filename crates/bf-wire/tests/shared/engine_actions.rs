@@ -92,13 +92,18 @@ pub fn act(
         }
         16 => c.suggest(piece),
         17 => c.send_extended_handshake(ExtendedHandshake::default()),
-        18 => c.request_metadata(b % 4),
+        18 => c.request_metadata(b % 4, now),
         19 => {
             c.not_interested();
             Ok(())
         }
         20 => {
-            c.poll_keepalive(now + Duration::from_secs(u64::from(b % 200)));
+            let later = now + Duration::from_secs(u64::from(b % 200));
+            if a % 2 == 0 {
+                c.poll_keepalive(later);
+            } else {
+                c.handle_timeout(later);
+            }
             Ok(())
         }
         _ => c.send_have_none(),
