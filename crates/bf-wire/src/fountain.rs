@@ -19,6 +19,18 @@ use crate::error::DecodeError;
 /// Encoding symbol ids are below 2^24 (RFC 6330).
 pub const ESI_LIMIT: u32 = 1 << 24;
 
+/// Repair ESIs a piece has beyond one per source symbol: its ESI cap is 2K + this (§4.4).
+pub const REPAIR_HEADROOM: u32 = 64;
+
+/// The ESI cap of a piece of `piece_len` bytes for symbol size `symbol_size` (§4.4): valid
+/// ESIs are below 2K + 64, K = ceil(piece_len / symbol_size), and never reach 2^24.
+pub fn esi_cap(piece_len: u32, symbol_size: u32) -> u32 {
+    let k = piece_len.div_ceil(symbol_size.max(1));
+    k.saturating_mul(2)
+        .saturating_add(REPAIR_HEADROOM)
+        .min(ESI_LIMIT)
+}
+
 /// Message type bytes.
 pub mod kind {
     /// Ask for a range of symbols.

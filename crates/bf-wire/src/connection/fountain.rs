@@ -122,13 +122,10 @@ impl Connection {
     /// known: valid ESIs are below it.
     pub fn esi_cap(&self, piece: u32) -> Option<u32> {
         let len = self.shape?.piece_len(piece)?;
-        let t = self.config.extensions.fountain.symbol_size.max(1);
-        let k = len.div_ceil(t);
-        Some(
-            k.saturating_mul(2)
-                .saturating_add(64)
-                .min(crate::fountain::ESI_LIMIT),
-        )
+        Some(crate::fountain::esi_cap(
+            len,
+            self.config.extensions.fountain.symbol_size,
+        ))
     }
 
     /// The peer's id for bf_raptorq, if the extension is usable. There is no fallback:
