@@ -105,7 +105,11 @@ fn benches(c: &mut Criterion) {
                 let now = Instant::now();
                 let mut conn =
                     Connection::new(ConnectionConfig::default(), &peer, Some(shape), now);
+                // The peer has every piece (16 of them), unchokes us, and we are interested.
+                conn.handle(Message::Bitfield(Bytes::from_static(&[0xff, 0xff])), now)
+                    .unwrap();
                 conn.handle(Message::Unchoke, now).unwrap();
+                conn.interested();
                 for m in &blocks {
                     if let Message::Piece(b) = m {
                         conn.request(b.request(), now).unwrap();

@@ -151,6 +151,9 @@ pub enum SendError {
     /// The peer is choking us (and the piece is not allowed fast).
     #[error("the peer is choking us")]
     Choked,
+    /// Requests go out only while we are interested: call `interested()` first.
+    #[error("we have not said we are interested")]
+    NotInterested,
     /// The extension needed for this message was not negotiated.
     #[error("{0} not negotiated with this peer")]
     NotNegotiated(&'static str),

@@ -19,6 +19,18 @@ use crate::error::DecodeError;
 /// Encoding symbol ids are below 2^24 (RFC 6330).
 pub const ESI_LIMIT: u32 = 1 << 24;
 
+/// Repair ESIs a piece has beyond one per source symbol: its ESI cap is 2K + this (§4.4).
+pub const REPAIR_HEADROOM: u32 = 64;
+
+/// The ESI cap of a piece of `piece_len` bytes for symbol size `symbol_size` (§4.4): valid
+/// ESIs are below 2K + 64, K = ceil(piece_len / symbol_size), and never reach 2^24.
+pub fn esi_cap(piece_len: u32, symbol_size: u32) -> u32 {
+    let k = piece_len.div_ceil(symbol_size.max(1));
+    k.saturating_mul(2)
+        .saturating_add(REPAIR_HEADROOM)
+        .min(ESI_LIMIT)
+}
+
 /// Message type bytes.
 pub mod kind {
     /// Ask for a range of symbols.
@@ -62,7 +74,8 @@ impl SymbolRange {
         self.validate().is_ok()
     }
 
-    fn validate(&self) -> Result<(), DecodeError> {
+    /// `Ok` if [`SymbolRange::is_valid`], else why not.
+    pub fn validate(&self) -> Result<(), DecodeError> {
         if self.count == 0 {
             return Err(DecodeError::ZeroCount);
         }
@@ -126,6 +139,28 @@ impl FountainMessage {
         }
     }
 
+    /// Checks what [`FountainMessage::decode`] checks, for a message built otherwise: a
+    /// SYMBOL of exactly `symbol_size` bytes with an ESI below 2^24, ranges of count 1 or
+    /// more below 2^24.
+    pub fn validate(&self, symbol_size: u32) -> Result<(), DecodeError> {
+        match self {
+            FountainMessage::SymbolRequest(r) | FountainMessage::SymbolReject(r) => r.validate(),
+            FountainMessage::Symbol { esi, data, .. } => {
+                if data.len() != symbol_size as usize {
+                    return Err(DecodeError::FountainLength {
+                        kind: kind::SYMBOL,
+                        len: 8 + data.len(),
+                    });
+                }
+                if *esi >= ESI_LIMIT {
+                    return Err(DecodeError::EsiOutOfRange(u64::from(*esi)));
+                }
+                Ok(())
+            }
+            FountainMessage::SymbolCancel { .. } | FountainMessage::Unknown { .. } => Ok(()),
+        }
+    }
+
     /// The largest payload (type byte included) of any message for symbol size `t`.
     pub fn max_payload_len(t: u32) -> usize {
         1 + 8 + t as usize
@@ -180,21 +215,34 @@ impl FountainMessage {
 
     /// Appends the payload (type byte first) to `buf`.
     pub fn encode(&self, buf: &mut BytesMut) {
+        if let Some(data) = self.encode_split(buf) {
+            buf.put_slice(data);
+        }
+    }
+
+    /// Appends the payload except a SYMBOL's data, which it returns.
+    pub(crate) fn encode_split(&self, buf: &mut BytesMut) -> Option<&Bytes> {
         buf.put_u8(self.kind());
         match self {
             FountainMessage::SymbolRequest(r) | FountainMessage::SymbolReject(r) => {
                 buf.put_u32(r.piece);
                 buf.put_u32(r.first_esi);
                 buf.put_u32(r.count);
+                None
             }
             FountainMessage::Symbol { piece, esi, data } => {
-                buf.reserve(8 + data.len());
                 buf.put_u32(*piece);
                 buf.put_u32(*esi);
-                buf.put_slice(data);
+                Some(data)
             }
-            FountainMessage::SymbolCancel { piece } => buf.put_u32(*piece),
-            FountainMessage::Unknown { payload, .. } => buf.put_slice(payload),
+            FountainMessage::SymbolCancel { piece } => {
+                buf.put_u32(*piece);
+                None
+            }
+            FountainMessage::Unknown { payload, .. } => {
+                buf.put_slice(payload);
+                None
+            }
         }
     }
 }

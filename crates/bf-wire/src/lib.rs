@@ -12,7 +12,11 @@
 //! - [`Connection`]: the state of one connection (choke and interest both ways, the peer's
 //!   pieces, outstanding requests and symbol ranges, which extension ids each side
 //!   assigned). It turns incoming messages into [`Event`]s or a [`ProtocolError`] (close the
-//!   connection), and checks the engine's own messages before queueing them.
+//!   connection), and checks the engine's own messages before queueing them. It names its
+//!   next deadline ([`Connection::poll_timeout`]: keep-alive, ut_metadata timeouts,
+//!   idleness) for the engine's timer, and hands out what to send either as one buffer or
+//!   as segments for `write_vectored` that pass block and symbol data through uncopied
+//!   ([`Connection::encode_pending_vectored`]).
 //!
 //! ```
 //! use bf_metainfo::{InfoHash, PeerId};

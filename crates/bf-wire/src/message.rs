@@ -218,38 +218,66 @@ impl Message {
 
     /// Appends the message, length prefix included, to `buf`.
     pub fn encode(&self, buf: &mut BytesMut) {
+        if let Some(data) = self.encode_split(buf) {
+            buf.put_slice(data);
+        }
+    }
+
+    /// Appends the message to `header` except the data bytes of a PIECE block or a SYMBOL,
+    /// which it returns (a zero-copy clone) to be written right after `header`, e.g. with
+    /// `write_vectored`. Every other message is appended whole and `None` returned.
+    pub fn encode_vectored(&self, header: &mut BytesMut) -> Option<Bytes> {
+        self.encode_split(header).cloned()
+    }
+
+    /// Appends everything but the trailing data bytes of a PIECE or SYMBOL, which it
+    /// returns; the length prefix counts them.
+    fn encode_split(&self, buf: &mut BytesMut) -> Option<&Bytes> {
         let start = buf.len();
         buf.put_u32(0);
         if let Some(id) = self.id() {
             buf.put_u8(id);
         }
-        match self {
+        let tail = match self {
             Message::KeepAlive
             | Message::Choke
             | Message::Unchoke
             | Message::Interested
             | Message::NotInterested
             | Message::HaveAll
-            | Message::HaveNone => {}
-            Message::Have(p) | Message::Suggest(p) | Message::AllowedFast(p) => buf.put_u32(*p),
-            Message::Bitfield(b) => buf.put_slice(b),
+            | Message::HaveNone => None,
+            Message::Have(p) | Message::Suggest(p) | Message::AllowedFast(p) => {
+                buf.put_u32(*p);
+                None
+            }
+            Message::Bitfield(b) => {
+                buf.put_slice(b);
+                None
+            }
             Message::Request(r) | Message::Cancel(r) | Message::Reject(r) => {
                 buf.put_u32(r.piece);
                 buf.put_u32(r.begin);
                 buf.put_u32(r.length);
+                None
             }
             Message::Piece(b) => {
-                buf.reserve(8 + b.data.len());
                 buf.put_u32(b.piece);
                 buf.put_u32(b.begin);
-                buf.put_slice(&b.data);
+                Some(&b.data)
             }
-            Message::Port(p) => buf.put_u16(*p),
+            Message::Port(p) => {
+                buf.put_u16(*p);
+                None
+            }
             Message::Extended(ext) => ext.encode_payload(buf),
-            Message::Unknown { payload, .. } => buf.put_slice(payload),
-        }
-        let len = (buf.len() - start - 4) as u32;
+            Message::Unknown { payload, .. } => {
+                buf.put_slice(payload);
+                None
+            }
+        };
+        let len = (buf.len() - start - 4 + tail.map_or(0, Bytes::len)) as u32;
         buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
+        tail
     }
 
     /// The encoded message in a fresh buffer.
@@ -261,24 +289,27 @@ impl Message {
 }
 
 impl Extended {
-    /// Appends extension id and payload.
-    fn encode_payload(&self, buf: &mut BytesMut) {
+    /// Appends extension id and payload, except a SYMBOL's data, which it returns.
+    fn encode_payload(&self, buf: &mut BytesMut) -> Option<&Bytes> {
         match self {
             Extended::Handshake(h) => {
                 buf.put_u8(0);
                 buf.put_slice(&h.to_bencode());
+                None
             }
             Extended::Metadata { id, message } => {
                 buf.put_u8(*id);
                 message.encode(buf);
+                None
             }
             Extended::Fountain { id, message } => {
                 buf.put_u8(*id);
-                message.encode(buf);
+                message.encode_split(buf)
             }
             Extended::Unknown { id, payload } => {
                 buf.put_u8(*id);
                 buf.put_slice(payload);
+                None
             }
         }
     }
@@ -319,5 +350,33 @@ mod tests {
             &piece.to_bytes()[..],
             &[0, 0, 0, 12, 7, 0, 0, 0, 1, 0, 0, 0, 0, b'a', b'b', b'c']
         );
+        let mut header = BytesMut::new();
+        let data = piece.encode_vectored(&mut header);
+        assert_eq!(&header[..], &[0, 0, 0, 12, 7, 0, 0, 0, 1, 0, 0, 0, 0]);
+        assert_eq!(data.as_deref(), Some(&b"abc"[..]));
+    }
+
+    #[test]
+    fn vectored_symbol_leaves_out_only_the_data() {
+        let data = Bytes::from(vec![9u8; 16384]);
+        let m = Message::Extended(Extended::Fountain {
+            id: 6,
+            message: FountainMessage::Symbol {
+                piece: 2,
+                esi: 3,
+                data: data.clone(),
+            },
+        });
+        let mut header = BytesMut::new();
+        let out = m.encode_vectored(&mut header);
+        // The frame of docs/fountain-extension.md section 3: 00 00 40 0b | 14 | X | 01 | ...
+        assert_eq!(
+            &header[..],
+            &[0, 0, 0x40, 0x0b, 20, 6, 1, 0, 0, 0, 2, 0, 0, 0, 3]
+        );
+        assert_eq!(out.map(|d| d.as_ptr()), Some(data.as_ptr()));
+        let mut whole = BytesMut::new();
+        Message::Have(1).encode_vectored(&mut whole);
+        assert_eq!(&whole[..], &Message::Have(1).to_bytes()[..]);
     }
 }

@@ -202,6 +202,34 @@ proptest! {
         prop_assert!(buf.is_empty());
     }
 
+    /// The header and the data `encode_vectored` splits a message into are its encoding,
+    /// and the data is the message's own `Bytes`, not a copy.
+    #[test]
+    fn vectored_encoding_is_the_encoding(msgs in vec(message(), 0..12)) {
+        let (mut whole, mut header) = (BytesMut::new(), BytesMut::new());
+        let mut joined = Vec::new();
+        for m in &msgs {
+            m.encode(&mut whole);
+            let data = m.encode_vectored(&mut header);
+            joined.extend_from_slice(&header.split());
+            let own = match m {
+                Message::Piece(b) => Some(&b.data),
+                Message::Extended(Extended::Fountain {
+                    message: FountainMessage::Symbol { data, .. },
+                    ..
+                }) => Some(data),
+                _ => None,
+            };
+            prop_assert_eq!(data.is_some(), own.is_some());
+            if let (Some(data), Some(own)) = (data, own) {
+                prop_assert_eq!(data.as_ptr(), own.as_ptr());
+                prop_assert_eq!(data.len(), own.len());
+                joined.extend_from_slice(&data);
+            }
+        }
+        prop_assert_eq!(&joined[..], &whole[..]);
+    }
+
     #[test]
     fn any_split_decodes_the_same(
         msgs in vec(message(), 0..12),
@@ -298,7 +326,10 @@ fn local_op(c: &mut Connection, op: u8, a: u32, b: u32, now: Instant) {
             c.choke();
             Ok(())
         }
-        2 => c.request(r, now),
+        2 => {
+            c.interested();
+            c.request(r, now)
+        }
         3 => c.cancel(r),
         4 => c.send_extended_handshake(ExtendedHandshake::default()),
         5 => c.request_symbols(SymbolRange::new(a % 8, b % 64, 1 + b % 8), now),
@@ -306,7 +337,7 @@ fn local_op(c: &mut Connection, op: u8, a: u32, b: u32, now: Instant) {
         7 => c.send_symbol(a % 8, b % 64, Bytes::from(vec![0; T as usize])),
         8 => c.reject_symbols(SymbolRange::new(a % 8, b % 64, 4)),
         9 => c.allow_fast(a % 8),
-        10 => c.request_metadata(a % 4),
+        10 => c.request_metadata(a % 4, now),
         11 => c.send_block(Block {
             piece: r.piece,
             begin: r.begin,

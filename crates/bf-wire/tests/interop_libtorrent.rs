@@ -133,7 +133,7 @@ fn download_blocks_and_metadata_from_libtorrent() {
                 let hs = c.peer_extended_handshake().unwrap();
                 assert!(hs.extension_id(UT_METADATA).is_some());
                 assert!(hs.metadata_size.is_some());
-                c.request_metadata(0).unwrap();
+                c.request_metadata(0, Instant::now()).unwrap();
                 false
             }
             Event::MetadataData {

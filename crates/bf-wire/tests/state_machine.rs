@@ -89,6 +89,8 @@ fn seeder(fast: bool) -> Connection {
     };
     feed(&mut c, all).unwrap();
     events(&mut c);
+    c.interested();
+    sent(&mut c);
     c
 }
 
@@ -307,7 +309,15 @@ fn blocks_must_match_requests_but_late_ones_are_tolerated() {
         Err(SendError::PeerLacksPiece)
     );
     feed(&mut c, Message::Have(0)).unwrap();
+    // Nor without saying we are interested.
+    assert_eq!(c.request(r1, Instant::now()), Err(SendError::NotInterested));
+    c.interested();
     c.request(r1, Instant::now()).unwrap();
+    c.not_interested();
+    assert_eq!(c.request(r2, Instant::now()), Err(SendError::NotInterested));
+    // What was asked before stays outstanding and is still answered.
+    assert_eq!(c.outstanding_requests().count(), 1);
+    feed(&mut c, Message::Piece(block(r1))).unwrap();
 
     let mut c = seeder(false);
     assert_eq!(c.request(r1, Instant::now()), Err(SendError::Choked));
@@ -389,7 +399,7 @@ fn extension_ids_each_side_assigned() {
 
     let mut c = conn(true);
     assert_eq!(
-        c.request_metadata(0),
+        c.request_metadata(0, Instant::now()),
         Err(SendError::NotNegotiated("ut_metadata (BEP 9)"))
     );
     c.send_extended_handshake(ExtendedHandshake {
@@ -406,7 +416,7 @@ fn extension_ids_each_side_assigned() {
     assert_eq!(ours.listen_port, Some(6881));
 
     feed(&mut c, peer_ext(None)).unwrap();
-    c.request_metadata(1).unwrap();
+    c.request_metadata(1, Instant::now()).unwrap();
     // Sent under the peer's id for ut_metadata...
     assert_eq!(
         sent(&mut c),
@@ -444,12 +454,18 @@ fn extension_ids_each_side_assigned() {
 struct Pair {
     a: Connection,
     b: Connection,
+    /// When the pair was set up; `pump` sends at this time.
+    now: Instant,
 }
 
 impl Pair {
     fn new(fast: bool, fountain_b: Option<FountainParams>) -> Pair {
+        Pair::at(fast, fountain_b, Instant::now())
+    }
+
+    /// The pair as set up at `now` (the same `now` gives the same pair).
+    fn at(fast: bool, fountain_b: Option<FountainParams>, now: Instant) -> Pair {
         let reserved = Reserved::bitfountain().with_fast(fast);
-        let now = Instant::now();
         let mut a = Connection::new(
             ConnectionConfig {
                 reserved,
@@ -481,7 +497,10 @@ impl Pair {
         }
         a.send_pieces(&first_three).unwrap();
         b.send_pieces(&Bitfield::full(5)).unwrap();
-        let mut p = Pair { a, b };
+        // Requests go out only while interested: both are, as an engine would be.
+        a.interested();
+        b.interested();
+        let mut p = Pair { a, b, now };
         p.pump().unwrap();
         events(&mut p.a);
         events(&mut p.b);
@@ -490,7 +509,7 @@ impl Pair {
 
     /// Moves every queued message across, both ways, until both are quiet.
     fn pump(&mut self) -> Result<(), ProtocolError> {
-        let now = Instant::now();
+        let now = self.now;
         for _ in 0..16 {
             let mut wire = BytesMut::new();
             let n = self.a.encode_pending(&mut wire, now);
@@ -553,6 +572,17 @@ fn symbol_exchange_between_two_peers() {
     p.b.unchoke();
     p.pump().unwrap();
     assert_eq!(events(&mut p.a), vec![Event::Unchoked]);
+    p.a.not_interested();
+    assert_eq!(
+        p.a.request_symbols(SymbolRange::new(1, 0, 4), now),
+        Err(SendError::NotInterested)
+    );
+    p.a.interested();
+    p.pump().unwrap();
+    assert_eq!(
+        events(&mut p.b),
+        vec![Event::NotInterested, Event::Interested]
+    );
 
     p.a.request_symbols(SymbolRange::new(1, 0, 4), now).unwrap();
     p.a.request_symbols(SymbolRange::new(1, 4, 2), now).unwrap();
@@ -770,6 +800,82 @@ proptest::proptest! {
             events(&mut p.b);
         }
     }
+
+    /// Identical pairs driven alike write the same bytes whether drained with
+    /// `encode_pending` or `encode_pending_vectored`, and stay in step; the segments are
+    /// runs of small messages, each followed by the data of a block or symbol.
+    #[test]
+    fn vectored_output_is_the_same_bytes(
+        fast in proptest::prelude::any::<bool>(),
+        steps in proptest::collection::vec(
+            proptest::collection::vec((0u8..engine_actions::ACTIONS, 0u32..64, 0u32..64, proptest::prelude::any::<bool>()), 0..6),
+            1..30,
+        ),
+    ) {
+        let now = Instant::now();
+        // Drained with encode_pending, encode_pending_vectored, and message by message.
+        let mut pairs = [
+            Pair::at(fast, None, now),
+            Pair::at(fast, None, now),
+            Pair::at(fast, None, now),
+        ];
+        let fail = |e: ProtocolError| proptest::test_runner::TestCaseError::fail(e.to_string());
+        for ops in steps {
+            for &(op, a, b, on_a) in &ops {
+                for p in &mut pairs {
+                    let c = if on_a { &mut p.a } else { &mut p.b };
+                    engine_actions::act(c, &shape(), SYMBOL_SIZE, op, a, b, now);
+                }
+            }
+            let [plain, vectored, listed] = &mut pairs;
+            let mut wires = Vec::new();
+            for (c, v, l) in [
+                (&mut plain.a, &mut vectored.a, &mut listed.a),
+                (&mut plain.b, &mut vectored.b, &mut listed.b),
+            ] {
+                proptest::prop_assert_eq!(c.outbox_len(), v.outbox_len());
+                let mut bytes = BytesMut::new();
+                let n = c.encode_pending(&mut bytes, now);
+                let mut segments = Vec::new();
+                proptest::prop_assert_eq!(v.encode_pending_vectored(&mut segments, now), n);
+                proptest::prop_assert_eq!(v.outbox_len(), 0);
+                let joined: Vec<u8> = segments.iter().flat_map(|s| s.iter().copied()).collect();
+                proptest::prop_assert_eq!(&joined[..], &bytes[..]);
+                let (mut want, mut run, mut header) = (Vec::new(), 0, BytesMut::new());
+                while let Some(m) = l.poll_transmit(now) {
+                    let data = m.encode_vectored(&mut header);
+                    run += header.split().len();
+                    if let Some(d) = data {
+                        want.push(run);
+                        run = 0;
+                        if !d.is_empty() {
+                            want.push(d.len());
+                        }
+                    }
+                }
+                if run > 0 {
+                    want.push(run);
+                }
+                let got: Vec<usize> = segments.iter().map(Bytes::len).collect();
+                proptest::prop_assert_eq!(got, want);
+                wires.push(bytes);
+            }
+            for p in &mut pairs {
+                let (mut ab, mut ba) = (wires[0].clone(), wires[1].clone());
+                p.b.receive(&mut ab, now).map_err(fail)?;
+                p.a.receive(&mut ba, now).map_err(fail)?;
+            }
+            let [plain, vectored, listed] = &mut pairs;
+            for (x, y, z) in [
+                (&mut plain.a, &mut vectored.a, &mut listed.a),
+                (&mut plain.b, &mut vectored.b, &mut listed.b),
+            ] {
+                let ev = events(x);
+                proptest::prop_assert_eq!(&ev, &events(y));
+                proptest::prop_assert_eq!(&ev, &events(z));
+            }
+        }
+    }
 }
 
 #[test]
@@ -888,4 +994,419 @@ fn blocks_reach_the_engine_as_slices_of_the_receive_buffer() {
         "the block was copied"
     );
     assert_eq!(b.request(), r);
+}
+
+#[test]
+fn poll_timeout_names_the_keepalive_and_the_idle_deadline() {
+    let start = Instant::now();
+    let s = Duration::from_secs;
+    let mut c = Connection::new(
+        ConnectionConfig::default(),
+        &handshake(Reserved::bitfountain()),
+        Some(shape()),
+        start,
+    );
+    // Keep-alive at 90 s comes before idleness at 120 s.
+    assert_eq!(c.poll_timeout(), Some(start + s(90)));
+    assert_eq!(c.idle_deadline(), start + s(120));
+    c.handle_timeout(start + s(89));
+    assert!(!c.has_pending_transmit());
+    c.handle_timeout(start + s(90));
+    assert!(c.has_pending_transmit());
+    // While something waits to be sent no keep-alive is due: only idleness is left.
+    assert_eq!(c.poll_timeout(), Some(start + s(120)));
+    c.handle_timeout(start + s(95));
+    assert_eq!(c.poll_transmit(start + s(100)), Some(Message::KeepAlive));
+    assert_eq!(c.poll_transmit(start + s(100)), None);
+    assert_eq!(c.poll_timeout(), Some(start + s(120)));
+    assert!(!c.is_idle(start + s(119)) && c.is_idle(start + s(120)));
+    // Anything received moves the idle deadline; then the keep-alive is next again.
+    feed_at(&mut c, Message::KeepAlive, start + s(110));
+    assert_eq!(c.idle_deadline(), start + s(230));
+    assert_eq!(c.poll_timeout(), Some(start + s(190)));
+    assert!(!c.is_idle(start + s(200)));
+
+    // Timeouts too long for `Instant` mean never, without overflowing.
+    let mut c = Connection::new(
+        ConnectionConfig {
+            keepalive_interval: Duration::MAX,
+            idle_timeout: Duration::MAX,
+            ..ConnectionConfig::default()
+        },
+        &handshake(Reserved::bitfountain()),
+        Some(shape()),
+        start,
+    );
+    assert!(c
+        .poll_timeout()
+        .is_some_and(|t| t > start + s(1_000_000_000)));
+    c.handle_timeout(start + s(1_000_000));
+    assert!(!c.has_pending_transmit() && !c.is_idle(start + s(1_000_000)));
+}
+
+fn feed_at(c: &mut Connection, m: Message, now: Instant) {
+    c.handle(m, now).unwrap();
+}
+
+#[test]
+fn vectored_output_passes_block_and_symbol_data_through_uncopied() {
+    let mut p = Pair::new(true, None);
+    let now = p.now;
+    p.b.unchoke();
+    p.pump().unwrap();
+    p.a.interested();
+    p.a.request(BlockRequest::new(4, 0, 1000), now).unwrap();
+    p.a.request_symbols(SymbolRange::new(1, 0, 2), now).unwrap();
+    p.pump().unwrap();
+    events(&mut p.a);
+    events(&mut p.b);
+    let data = Bytes::from(vec![3u8; 1000]);
+    let symbol = Bytes::from(vec![4u8; SYMBOL_SIZE as usize]);
+    p.b.send_block(Block {
+        piece: 4,
+        begin: 0,
+        data: data.clone(),
+    })
+    .unwrap();
+    p.b.send_symbol(1, 1, symbol.clone()).unwrap();
+    p.b.suggest(2).unwrap();
+    p.b.reject_symbols(SymbolRange::new(1, 0, 1)).unwrap();
+    assert_eq!(p.b.outbox_len(), 4);
+    let mut segments = Vec::new();
+    assert_eq!(p.b.encode_pending_vectored(&mut segments, now), 4);
+    assert_eq!(p.b.outbox_len(), 0);
+    let lens: Vec<usize> = segments.iter().map(Bytes::len).collect();
+    // PIECE header, block, SYMBOL header, symbol, then SUGGEST and SYMBOL_REJECT coalesced.
+    assert_eq!(lens, vec![13, 1000, 15, SYMBOL_SIZE as usize, 9 + 19]);
+    assert_eq!(segments[1].as_ptr(), data.as_ptr());
+    assert_eq!(segments[3].as_ptr(), symbol.as_ptr());
+    let mut wire: BytesMut = segments.iter().flat_map(|s| s.iter().copied()).collect();
+    p.a.receive(&mut wire, now).unwrap();
+    assert_eq!(
+        events(&mut p.a),
+        vec![
+            Event::Block(block_of(4, 0, &data)),
+            Event::Symbol {
+                piece: 1,
+                esi: 1,
+                data: symbol
+            },
+            Event::Suggest(2),
+            Event::SymbolsRejected(SymbolRange::new(1, 0, 1)),
+        ]
+    );
+}
+
+fn block_of(piece: u32, begin: u32, data: &Bytes) -> Block {
+    Block {
+        piece,
+        begin,
+        data: data.clone(),
+    }
+}
+
+#[test]
+fn overlapping_symbol_requests_from_the_peer_are_rejected_whole() {
+    let mut p = Pair::new(true, None);
+    let now = p.now;
+    p.b.unchoke();
+    p.pump().unwrap();
+    // A request arriving at B, under B's id for bf_raptorq (6).
+    let ask = |r| {
+        Message::Extended(Extended::Fountain {
+            id: 6,
+            message: FountainMessage::SymbolRequest(r),
+        })
+    };
+    let rejected = |r| {
+        Message::Extended(Extended::Fountain {
+            id: 2,
+            message: FountainMessage::SymbolReject(r),
+        })
+    };
+    p.b.handle(ask(SymbolRange::new(1, 0, 4)), now).unwrap();
+    p.b.handle(ask(SymbolRange::new(1, 2, 4)), now).unwrap();
+    p.b.handle(ask(SymbolRange::new(1, 6, 2)), now).unwrap();
+    assert_eq!(
+        events(&mut p.b),
+        vec![
+            Event::SymbolRequest(SymbolRange::new(1, 0, 4)),
+            Event::SymbolRequest(SymbolRange::new(1, 6, 2)),
+        ]
+    );
+    assert_eq!(sent(&mut p.b), vec![rejected(SymbolRange::new(1, 2, 4))]);
+    // ESIs 2 and 3 were rejected, so they are no longer served from the first range.
+    let mut left: Vec<_> = p.b.peer_symbol_requests().collect();
+    left.sort();
+    assert_eq!(
+        left,
+        vec![SymbolRange::new(1, 0, 2), SymbolRange::new(1, 6, 2)]
+    );
+    let sym = Bytes::from(vec![0; SYMBOL_SIZE as usize]);
+    assert_eq!(
+        p.b.send_symbol(1, 2, sym.clone()),
+        Err(SendError::NotRequested)
+    );
+    p.b.send_symbol(1, 0, sym).unwrap();
+}
+
+#[test]
+fn fountain_messages_go_under_the_peers_current_id_and_never_id_0() {
+    let now = Instant::now();
+    let peer_ext_with = |id: u8| {
+        let mut hs = ExtendedHandshake::default();
+        hs.extensions.insert(BF_RAPTORQ.as_bytes().to_vec(), id);
+        hs.fountain = Some(FountainParams::V1);
+        Message::Extended(Extended::Handshake(Box::new(hs)))
+    };
+    let mut c = conn(true);
+    c.send_pieces(&Bitfield::full(5)).unwrap();
+    c.send_extended_handshake(ExtendedHandshake::default())
+        .unwrap();
+    c.unchoke();
+    c.interested();
+    feed(&mut c, Message::HaveAll).unwrap();
+    feed(&mut c, Message::Unchoke).unwrap();
+    // An id of 0 in `m` disables the extension: there is no id to send under.
+    feed(&mut c, peer_ext_with(0)).unwrap();
+    assert!(!c.fountain());
+    assert_eq!(
+        c.request_symbols(SymbolRange::new(0, 0, 2), now),
+        Err(SendError::NotNegotiated("bf_raptorq"))
+    );
+    feed(&mut c, peer_ext_with(9)).unwrap();
+    c.request_symbols(SymbolRange::new(0, 0, 2), now).unwrap();
+    // A later handshake may move the id; messages follow it.
+    feed(&mut c, peer_ext_with(11)).unwrap();
+    c.request_symbols(SymbolRange::new(1, 0, 1), now).unwrap();
+    let ids: Vec<u8> = sent(&mut c)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Extended(Extended::Fountain { id, .. }) => Some(id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids, vec![9, 11]);
+
+    // The peer asks us for symbols, then withdraws the extension: what either side had
+    // pending is gone, and choking it sends no SYMBOL_REJECT (there is no id for one).
+    let ask = Message::Extended(Extended::Fountain {
+        id: 2,
+        message: FountainMessage::SymbolRequest(SymbolRange::new(3, 0, 2)),
+    });
+    feed(&mut c, ask).unwrap();
+    assert_eq!(c.peer_symbol_requests().count(), 1);
+    events(&mut c);
+    feed(&mut c, peer_ext_with(0)).unwrap();
+    assert_eq!(
+        events(&mut c),
+        vec![
+            Event::SymbolsRejected(SymbolRange::new(0, 0, 2)),
+            Event::SymbolsRejected(SymbolRange::new(1, 0, 1)),
+            Event::ExtendedHandshake,
+        ]
+    );
+    assert_eq!(c.peer_symbol_requests().count(), 0);
+    c.choke();
+    assert_eq!(sent(&mut c), vec![Message::Choke]);
+    assert_eq!(
+        c.reject_symbols(SymbolRange::new(3, 0, 2)),
+        Err(SendError::NotNegotiated("bf_raptorq"))
+    );
+}
+
+#[test]
+fn messages_handed_in_directly_are_checked_like_decoded_ones() {
+    use bf_wire::fountain::ESI_LIMIT;
+    use bf_wire::DecodeError;
+    let mut p = Pair::new(true, None);
+    let now = p.now;
+    p.b.unchoke();
+    p.pump().unwrap();
+    p.a.request_symbols(SymbolRange::new(1, 0, 2), now).unwrap();
+    p.pump().unwrap();
+    let fountain = |message| Message::Extended(Extended::Fountain { id: 2, message });
+    let symbol = |len: usize| {
+        fountain(FountainMessage::Symbol {
+            piece: 1,
+            esi: 0,
+            data: Bytes::from(vec![0; len]),
+        })
+    };
+    // A SYMBOL must be exactly T bytes, even one that was requested.
+    for len in [0, 5, SYMBOL_SIZE as usize - 1, SYMBOL_SIZE as usize + 1] {
+        assert_eq!(
+            p.a.handle(symbol(len), now),
+            Err(ProtocolError::Decode(DecodeError::FountainLength {
+                kind: 1,
+                len: 8 + len
+            }))
+        );
+    }
+    assert_eq!(p.a.outstanding_symbols().count(), 1);
+    p.a.handle(symbol(SYMBOL_SIZE as usize), now).unwrap();
+    assert_eq!(
+        p.a.handle(
+            fountain(FountainMessage::Symbol {
+                piece: 1,
+                esi: ESI_LIMIT,
+                data: Bytes::from(vec![0; SYMBOL_SIZE as usize]),
+            }),
+            now
+        ),
+        Err(ProtocolError::Decode(DecodeError::EsiOutOfRange(
+            u64::from(ESI_LIMIT)
+        )))
+    );
+    for (r, e) in [
+        (SymbolRange::new(1, 0, 0), DecodeError::ZeroCount),
+        (
+            SymbolRange::new(1, ESI_LIMIT - 1, 2),
+            DecodeError::EsiOutOfRange(u64::from(ESI_LIMIT)),
+        ),
+    ] {
+        for m in [
+            FountainMessage::SymbolRequest(r),
+            FountainMessage::SymbolReject(r),
+        ] {
+            assert_eq!(
+                p.a.handle(fountain(m), now),
+                Err(ProtocolError::Decode(e.clone()))
+            );
+        }
+    }
+    // ut_metadata data is at most 16 KiB, however it arrives.
+    let mut c = conn(true);
+    c.send_extended_handshake(ExtendedHandshake::default())
+        .unwrap();
+    feed(&mut c, peer_ext(None)).unwrap();
+    c.request_metadata(0, Instant::now()).unwrap();
+    let data = |len| {
+        Message::Extended(Extended::Metadata {
+            id: 1,
+            message: MetadataMessage::Data {
+                piece: 0,
+                total_size: 40000,
+                data: Bytes::from(vec![b'x'; len]),
+            },
+        })
+    };
+    assert_eq!(
+        feed(&mut c, data(16385)),
+        Err(ProtocolError::Decode(DecodeError::MetadataTooLong(16385)))
+    );
+    feed(&mut c, data(16384)).unwrap();
+}
+
+#[test]
+fn have_none_goes_out_before_the_shape_is_known() {
+    for fast in [true, false] {
+        let mut c = conn_with(Reserved::bitfountain().with_fast(fast), None);
+        assert_eq!(
+            c.send_pieces(&Bitfield::new(5)),
+            Err(SendError::ShapeUnknown)
+        );
+        c.send_extended_handshake(ExtendedHandshake::default())
+            .unwrap();
+        c.send_have_none().unwrap();
+        let mut want = vec![];
+        if fast {
+            want.push(Message::HaveNone);
+        }
+        let mut got = sent(&mut c);
+        got.remove(0); // the extended handshake
+        assert_eq!(got, want);
+        assert_eq!(c.send_have_none(), Err(SendError::PiecesNotFirst));
+        c.set_shape(shape()).unwrap();
+        assert_eq!(
+            c.send_pieces(&Bitfield::full(5)),
+            Err(SendError::PiecesNotFirst)
+        );
+        // What we gain later is announced piece by piece, and served.
+        c.have(2).unwrap();
+        c.unchoke();
+        assert_eq!(sent(&mut c), vec![Message::Have(2), Message::Unchoke]);
+        let r = BlockRequest::new(2, 0, 16384);
+        feed(&mut c, Message::Request(r)).unwrap();
+        assert_eq!(events(&mut c), vec![Event::Request(r)]);
+    }
+    // After anything else it is too late, as for any piece set.
+    let mut c = conn_with(Reserved::bitfountain(), None);
+    c.interested();
+    assert_eq!(c.send_have_none(), Err(SendError::PiecesNotFirst));
+}
+
+#[test]
+fn metadata_requests_time_out_and_may_be_asked_again() {
+    let start = Instant::now();
+    let s = Duration::from_secs;
+    let mut c = Connection::new(
+        ConnectionConfig::default(),
+        &handshake(Reserved::bitfountain()),
+        None,
+        start,
+    );
+    c.send_extended_handshake(ExtendedHandshake::default())
+        .unwrap();
+    feed_at(&mut c, peer_ext(None), start);
+    events(&mut c);
+    c.request_metadata(0, start).unwrap();
+    c.request_metadata(1, start + s(5)).unwrap();
+    assert_eq!(
+        c.request_metadata(1, start + s(6)),
+        Err(SendError::AlreadyRequested)
+    );
+    assert_eq!(
+        c.outstanding_metadata_requests().collect::<Vec<_>>(),
+        vec![(0, start), (1, start + s(5))]
+    );
+    c.encode_pending(&mut BytesMut::new(), start + s(5));
+    // The first request's 20 s come before the keep-alive (95 s) and idleness (120 s).
+    assert_eq!(c.poll_timeout(), Some(start + s(20)));
+    c.handle_timeout(start + s(19));
+    assert!(events(&mut c).is_empty());
+    c.handle_timeout(start + s(20));
+    assert_eq!(events(&mut c), vec![Event::MetadataTimedOut(0)]);
+    assert_eq!(
+        c.outstanding_metadata_requests().collect::<Vec<_>>(),
+        vec![(1, start + s(5))]
+    );
+    assert_eq!(c.poll_timeout(), Some(start + s(25)));
+    assert!(!c.has_pending_transmit());
+
+    // The late answer is dropped like an unrequested one; the piece may be asked again.
+    let answer = |piece| {
+        Message::Extended(Extended::Metadata {
+            id: 1,
+            message: MetadataMessage::Data {
+                piece,
+                total_size: 40000,
+                data: Bytes::from_static(b"d4:name1:xe"),
+            },
+        })
+    };
+    feed_at(&mut c, answer(0), start + s(21));
+    assert!(events(&mut c).is_empty());
+    c.request_metadata(0, start + s(21)).unwrap();
+    feed_at(&mut c, answer(1), start + s(22));
+    feed_at(&mut c, answer(0), start + s(22));
+    assert_eq!(
+        events(&mut c),
+        vec![
+            Event::MetadataData {
+                piece: 1,
+                total_size: 40000,
+                data: Bytes::from_static(b"d4:name1:xe")
+            },
+            Event::MetadataData {
+                piece: 0,
+                total_size: 40000,
+                data: Bytes::from_static(b"d4:name1:xe")
+            },
+        ]
+    );
+    assert_eq!(c.outstanding_metadata_requests().count(), 0);
+    // Nothing outstanding: the outbox holds the second request for piece 0, so only
+    // idleness (22 s + 120 s) is left to wait for.
+    assert_eq!(c.poll_timeout(), Some(start + s(142)));
 }

@@ -12,7 +12,7 @@ use bf_wire::{
 };
 
 /// Number of distinct actions; `op` is taken modulo this.
-pub const ACTIONS: u8 = 21;
+pub const ACTIONS: u8 = 22;
 
 /// Performs action `op` on `c`, for a torrent of `shape` and symbols of `symbol_size` bytes;
 /// `a` and `b` pick the piece (always one of the torrent's), offsets and ESIs.
@@ -41,7 +41,13 @@ pub fn act(
             c.choke();
             Ok(())
         }
-        2 | 3 => c.request(r, now),
+        // An honest engine says it is interested before it asks (spec §8, BEP 3); the odd
+        // action asks as things stand, which may be refused.
+        2 => {
+            c.interested();
+            c.request(r, now)
+        }
+        3 => c.request(r, now),
         4 => c.cancel(first_out.unwrap_or(r)),
         5 => match first_req {
             Some(r) => c.send_block(Block {
@@ -55,7 +61,11 @@ pub fn act(
             Some(r) => c.reject(r),
             None => Ok(()),
         },
-        7 | 8 => c.request_symbols(SymbolRange::new(piece, b % 40, 1 + a % 6), now),
+        7 => {
+            c.interested();
+            c.request_symbols(SymbolRange::new(piece, b % 40, 1 + a % 6), now)
+        }
+        8 => c.request_symbols(SymbolRange::new(piece, b % 40, 1 + a % 6), now),
         9 => match first_sym {
             Some(s) => c.send_symbol(
                 s.piece,
@@ -82,14 +92,20 @@ pub fn act(
         }
         16 => c.suggest(piece),
         17 => c.send_extended_handshake(ExtendedHandshake::default()),
-        18 => c.request_metadata(b % 4),
+        18 => c.request_metadata(b % 4, now),
         19 => {
             c.not_interested();
             Ok(())
         }
-        _ => {
-            c.poll_keepalive(now + Duration::from_secs(u64::from(b % 200)));
+        20 => {
+            let later = now + Duration::from_secs(u64::from(b % 200));
+            if a % 2 == 0 {
+                c.poll_keepalive(later);
+            } else {
+                c.handle_timeout(later);
+            }
             Ok(())
         }
+        _ => c.send_have_none(),
     };
 }
