@@ -403,6 +403,7 @@ impl TorrentCore {
         }
         let wire = ConnectionConfig {
             max_outgoing_requests: cfg.max_requests_per_peer,
+            idle_timeout: cfg.idle_timeout,
             extensions: LocalExtensions {
                 bf_raptorq: 0,
                 ..LocalExtensions::default()
@@ -727,13 +728,12 @@ impl TorrentCore {
             let Some(p) = self.peers.get_mut(&k) else {
                 continue;
             };
-            if now.saturating_duration_since(p.conn.last_received()) >= self.cfg.idle_timeout {
+            if p.conn.is_idle(now) {
                 self.close(k, "idle");
                 continue;
             }
-            if p.conn.poll_keepalive(now) {
-                p.dirty = true;
-            }
+            p.conn.handle_timeout(now);
+            p.dirty = true;
             self.check_snub(k, now);
             self.fill_requests(k, now);
         }
@@ -813,7 +813,8 @@ impl TorrentCore {
             | Event::Port(_)
             | Event::ExtendedHandshake
             | Event::MetadataData { .. }
-            | Event::MetadataRejected(_) => {}
+            | Event::MetadataRejected(_)
+            | Event::MetadataTimedOut(_) => {}
             // The fountain extension is not offered (bf_raptorq id 0): the connection refuses
             // these messages before they become events.
             Event::SymbolRequest(_)
@@ -1023,14 +1024,12 @@ impl TorrentCore {
             if !p.conn.has_pending_transmit() {
                 continue;
             }
-            let mut buf = BytesMut::new();
-            p.conn.encode_pending(&mut buf, now);
-            p.unsent += buf.len();
+            let mut segments = Vec::new();
+            p.conn.encode_pending_vectored(&mut segments, now);
+            p.unsent += segments.iter().map(Bytes::len).sum::<usize>();
             p.queued = 0;
-            self.outputs.push_back(Output::Transmit {
-                peer: *k,
-                segments: vec![buf.freeze()],
-            });
+            self.outputs
+                .push_back(Output::Transmit { peer: *k, segments });
         }
     }
 
