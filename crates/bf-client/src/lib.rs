@@ -6,6 +6,25 @@
 //! bytes between sockets and cores, runs hashing and disk I/O on worker threads, and talks to
 //! trackers. `docs/architecture.md` describes the layering, the path of a block from socket
 //! to disk and the invariants of the piece and request state.
+//!
+//! A program that downloads a torrent, then stops:
+//!
+//! ```no_run
+//! use bf_client::{AddTorrent, Session, SessionConfig};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let session = Session::new(SessionConfig::default()).await?; // listens on 6881..=6889
+//! let torrent = session
+//!     .add_torrent(AddTorrent::file("ubuntu.iso.torrent").save_in("downloads"))
+//!     .await?;
+//! torrent.wait_complete().await?; // checked, downloaded, verified, on disk
+//! println!("{} done: {:?}", torrent.metainfo().name(), torrent.status().state);
+//! session.shutdown().await; // tells the trackers, saves resume data
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! `examples/download.rs` adds a progress line from the event stream.
 pub mod core;
 pub mod events;
 mod peer_io;
