@@ -12,7 +12,7 @@
 //! use bf_tracker::AnnounceRequest;
 //!
 //! // A client builds the query; the tracker parses the raw bytes back.
-//! let req = AnnounceRequest::new(InfoHash([0xAB; 20]), PeerId([b'x'; 20]), 6881);
+//! let req = AnnounceRequest::new(InfoHash([0xAB; 20]), PeerId([b'x'; 20]), 6881, 0);
 //! let parsed = parse_announce(announce_query(&req).as_bytes()).unwrap();
 //! assert_eq!(parsed, req);
 //! ```

@@ -46,12 +46,10 @@ async fn http_and_udp_announce_and_scrape() {
     let c = client();
     for (url, hb) in [(&http, 1u8), (&udp, 2u8)] {
         let ih = InfoHash([hb; 20]);
-        let mut a = AnnounceRequest::new(ih, PeerId([1; 20]), 7001);
-        a.left = 10;
+        let mut a = AnnounceRequest::new(ih, PeerId([1; 20]), 7001, 10);
         let r1 = c.announce(url, &a).await.unwrap();
         assert!(r1.peers.is_empty(), "{url}: nobody else yet");
-        let mut b = AnnounceRequest::new(ih, PeerId([2; 20]), 7002);
-        b.left = 0;
+        let b = AnnounceRequest::new(ih, PeerId([2; 20]), 7002, 0);
         let r2 = c.announce(url, &b).await.unwrap();
         assert_eq!(r2.peers.len(), 1, "{url}");
         assert_eq!(r2.peers[0].addr, "127.0.0.1:7001".parse().unwrap());
@@ -75,7 +73,7 @@ async fn refusals_are_typed_errors() {
     let r = c
         .announce(
             &bad,
-            &AnnounceRequest::new(InfoHash([1; 20]), PeerId([1; 20]), 1),
+            &AnnounceRequest::new(InfoHash([1; 20]), PeerId([1; 20]), 1, 0),
         )
         .await;
     assert!(
@@ -85,7 +83,7 @@ async fn refusals_are_typed_errors() {
     let r = c
         .announce(
             "ftp://x/announce",
-            &AnnounceRequest::new(InfoHash([1; 20]), PeerId([1; 20]), 1),
+            &AnnounceRequest::new(InfoHash([1; 20]), PeerId([1; 20]), 1, 0),
         )
         .await;
     assert!(matches!(r, Err(bf_tracker::TrackerError::BadUrl(_))));
@@ -108,7 +106,7 @@ async fn tiers_skip_dead_trackers_and_promote_the_working_one() {
         &mut rng,
     );
     let c = client();
-    let a = AnnounceRequest::new(InfoHash([9; 20]), PeerId([9; 20]), 7009);
+    let a = AnnounceRequest::new(InfoHash([9; 20]), PeerId([9; 20]), 7009, 0);
     let (url, _) = tiers.announce(&c, &a).await.unwrap();
     assert!(url == udp || url == http, "{url}");
     assert_eq!(
@@ -156,11 +154,9 @@ async fn ipv6_peers_over_http_peers6_and_udp_18_byte_entries() {
     let c = client();
     for (url, hb) in [(&http, 0x61u8), (&udp, 0x62u8)] {
         let ih = InfoHash([hb; 20]);
-        let mut a = AnnounceRequest::new(ih, PeerId([1; 20]), 7201);
-        a.left = 5;
+        let a = AnnounceRequest::new(ih, PeerId([1; 20]), 7201, 5);
         c.announce(url, &a).await.unwrap();
-        let mut b = AnnounceRequest::new(ih, PeerId([2; 20]), 7202);
-        b.left = 5;
+        let b = AnnounceRequest::new(ih, PeerId([2; 20]), 7202, 5);
         let r = c.announce(url, &b).await.unwrap();
         let addrs: Vec<_> = r.peers.iter().map(|p| p.addr).collect();
         assert_eq!(addrs, vec!["[::1]:7201".parse().unwrap()], "{url}");

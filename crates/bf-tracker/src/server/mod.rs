@@ -471,14 +471,13 @@ mod tests {
     fn ip_parameter_only_from_loopback() {
         let sh = Shared::new(ServerConfig::default(), None);
         let h = InfoHash([5; 20]);
-        let mut req = AnnounceRequest::new(h, PeerId([1; 20]), 7000);
+        let mut req = AnnounceRequest::new(h, PeerId([1; 20]), 7000, 0);
         req.ip = Some(IpAddr::from([10, 9, 9, 9]));
         let mut peers = Vec::new();
         assert!(sh.announce(&req, sa("127.0.0.1:5555"), &mut peers).is_ok());
         assert!(sh.announce(&req, sa("192.0.2.7:5555"), &mut peers).is_ok());
-        let mut probe = AnnounceRequest::new(h, PeerId([2; 20]), 7001);
+        let mut probe = AnnounceRequest::new(h, PeerId([2; 20]), 7001, 1);
         probe.numwant = Some(10);
-        probe.left = 1;
         peers.clear();
         assert!(sh.announce(&probe, sa("127.0.0.1:1"), &mut peers).is_ok());
         peers.sort();
@@ -497,7 +496,7 @@ mod tests {
         };
         let sh = Shared::new(cfg, None);
         *sh.allowed.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(HashMap::new()));
-        let req = AnnounceRequest::new(InfoHash([6; 20]), PeerId([1; 20]), 7000);
+        let req = AnnounceRequest::new(InfoHash([6; 20]), PeerId([1; 20]), 7000, 0);
         assert!(sh
             .announce(&req, sa("127.0.0.1:1"), &mut Vec::new())
             .is_err());
