@@ -86,7 +86,7 @@ async fn refusals_are_typed_errors() {
             &AnnounceRequest::new(InfoHash([1; 20]), PeerId([1; 20]), 1, 0),
         )
         .await;
-    assert!(matches!(r, Err(bf_tracker::TrackerError::BadUrl(_))));
+    assert!(matches!(r, Err(bf_tracker::TrackerError::BadUrl { .. })));
     let _ = stop.send(());
     h.await.unwrap();
 }

@@ -3,17 +3,20 @@
 
 mod tiers;
 mod udp;
+mod url;
 
 use std::time::Duration;
 
 use bf_metainfo::InfoHash;
 
 pub use tiers::TrackerTiers;
+pub use url::{validate_tracker_url, TrackerUrlError};
 
 use crate::http_codec::{self, ResponseError, MAX_RESPONSE_LEN};
 use crate::query::{announce_query, scrape_query};
 use crate::types::{AnnounceRequest, AnnounceResponse, ScrapeRequest, ScrapeResponse};
 use crate::udp_codec::UdpError;
+use url::Scheme;
 
 /// Tunables of a [`TrackerClient`].
 #[derive(Debug, Clone)]
@@ -43,8 +46,17 @@ impl Default for ClientConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum TrackerError {
     /// The URL is not a usable `http(s)://` or `udp://` tracker URL.
-    #[error("bad tracker URL {0:?}")]
-    BadUrl(String),
+    #[error("bad tracker URL {url:?}: {reason}")]
+    BadUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: TrackerUrlError,
+    },
+    /// A scrape was asked of a tracker whose announce URL has no BEP 48 scrape URL (its
+    /// last path segment does not start with `announce`).
+    #[error("tracker {0:?} has no scrape URL")]
+    NoScrape(String),
     /// The HTTP request failed (connection, TLS, timeout).
     #[error("HTTP request failed: {0}")]
     Http(#[from] reqwest::Error),
@@ -126,10 +138,9 @@ impl TrackerClient {
         url: &str,
         req: &AnnounceRequest,
     ) -> Result<AnnounceResponse, TrackerError> {
-        if url.starts_with("udp://") {
+        if check_url(url)? == Scheme::Udp {
             return udp::announce(&self.cfg, url, req).await;
         }
-        check_http(url)?;
         let body = self.get(&join_query(url, &announce_query(req))).await?;
         Ok(http_codec::decode_announce(&body)?)
     }
@@ -140,12 +151,11 @@ impl TrackerClient {
         announce_url: &str,
         hashes: &[InfoHash],
     ) -> Result<ScrapeResponse, TrackerError> {
-        if announce_url.starts_with("udp://") {
+        if check_url(announce_url)? == Scheme::Udp {
             return udp::scrape(&self.cfg, announce_url, hashes).await;
         }
-        check_http(announce_url)?;
         let url =
-            scrape_url(announce_url).ok_or_else(|| TrackerError::BadUrl(announce_url.into()))?;
+            scrape_url(announce_url).ok_or_else(|| TrackerError::NoScrape(announce_url.into()))?;
         let q = scrape_query(&ScrapeRequest {
             info_hashes: hashes.to_vec(),
         });
@@ -169,12 +179,13 @@ impl TrackerClient {
     }
 }
 
-fn check_http(url: &str) -> Result<(), TrackerError> {
-    if url.starts_with("http://") || url.starts_with("https://") {
-        Ok(())
-    } else {
-        Err(TrackerError::BadUrl(url.into()))
-    }
+fn check_url(url: &str) -> Result<Scheme, TrackerError> {
+    url::parse(url)
+        .map(|u| u.scheme)
+        .map_err(|reason| TrackerError::BadUrl {
+            url: url.into(),
+            reason,
+        })
 }
 
 #[cfg(test)]
@@ -192,5 +203,35 @@ mod tests {
             Some("http://a/x/scrape.php?k=1")
         );
         assert_eq!(scrape_url("http://a/a"), None);
+    }
+
+    #[tokio::test]
+    async fn bad_urls_are_refused_before_any_network_use() {
+        let c = TrackerClient::new(ClientConfig::default()).unwrap_or_else(|e| panic!("{e}"));
+        let req = AnnounceRequest::new(InfoHash([1; 20]), bf_metainfo::PeerId([1; 20]), 1, 0);
+        for (url, want) in [
+            ("ftp://x/announce", TrackerUrlError::Scheme("ftp".into())),
+            ("http:///announce", TrackerUrlError::NoHost),
+            (
+                "http://x:99999/announce",
+                TrackerUrlError::BadPort("99999".into()),
+            ),
+            ("udp://x/announce", TrackerUrlError::UdpNeedsPort),
+        ] {
+            match c.announce(url, &req).await {
+                Err(TrackerError::BadUrl { url: u, reason }) => {
+                    assert_eq!((u.as_str(), reason), (url, want.clone()))
+                }
+                other => panic!("{url}: {other:?}"),
+            }
+            assert!(
+                matches!(c.scrape(url, &[req.info_hash]).await, Err(TrackerError::BadUrl { reason, .. }) if reason == want),
+                "{url}"
+            );
+        }
+        assert!(matches!(
+            c.scrape("http://x/tracker", &[req.info_hash]).await,
+            Err(TrackerError::NoScrape(_))
+        ));
     }
 }

@@ -15,14 +15,21 @@ use crate::udp_codec::{UdpAnnounce, UdpRequest, UdpResponse, MAX_UDP_SCRAPE};
 const CONN_ID_LIFE: Duration = Duration::from_secs(60);
 
 async fn resolve(url: &str) -> Result<SocketAddr, TrackerError> {
-    let bad = || TrackerError::BadUrl(url.into());
-    let rest = url.strip_prefix("udp://").ok_or_else(bad)?;
-    let hostport = rest.split(['/', '?']).next().ok_or_else(bad)?;
-    if !hostport.contains(':') {
-        return Err(bad());
-    }
-    let mut addrs = tokio::net::lookup_host(hostport).await?;
-    addrs.next().ok_or_else(bad)
+    let u = super::url::parse(url).map_err(|reason| TrackerError::BadUrl {
+        url: url.into(),
+        reason,
+    })?;
+    let port = u.port.ok_or_else(|| TrackerError::BadUrl {
+        url: url.into(),
+        reason: super::TrackerUrlError::UdpNeedsPort,
+    })?;
+    let mut addrs = tokio::net::lookup_host((u.host, port)).await?;
+    addrs.next().ok_or_else(|| {
+        TrackerError::Io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{} has no address", u.host),
+        ))
+    })
 }
 
 struct Session {
@@ -35,14 +42,10 @@ struct Session {
 impl Session {
     async fn open(cfg: &ClientConfig, url: &str) -> Result<Session, TrackerError> {
         let target = resolve(url).await?;
-        let local: SocketAddr = if target.is_ipv6() {
-            "[::]:0"
-                .parse()
-                .map_err(|_| TrackerError::BadUrl(url.into()))?
+        let local = if target.is_ipv6() {
+            SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0))
         } else {
-            "0.0.0.0:0"
-                .parse()
-                .map_err(|_| TrackerError::BadUrl(url.into()))?
+            SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0))
         };
         let sock = UdpSocket::bind(local).await?;
         sock.connect(target).await?;
