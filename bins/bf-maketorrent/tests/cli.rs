@@ -243,3 +243,30 @@ fn retrack_refuses_broken_torrents_and_writes_nothing() {
     );
     assert!(err.contains("none.torrent"), "{err}");
 }
+
+#[test]
+fn bad_tracker_urls_are_refused_and_nothing_is_written() {
+    let dir = bf_testkit::temp_dir();
+    let file = dir.path().join("f.bin");
+    fs::write(&file, vec![1u8; 1000]).unwrap();
+    let t = dir.path().join("t.torrent");
+    fs::write(&t, broken::base_multi().to_bytes()).unwrap();
+    let before = fs::read(&t).unwrap();
+    for (bad, why) in [
+        ("ftp://host/announce", "unsupported scheme \"ftp\""),
+        ("http:///announce", "no host"),
+        ("http://host:99999/announce", "bad port \"99999\""),
+        ("udp://host/announce", "needs a port"),
+        ("http://ok/announce,http://:1/x", "no host"),
+    ] {
+        let err = assert_clean_failure(bad, &run(&[&file, &bad]));
+        assert!(
+            err.contains("is not a tracker URL") && err.contains(why),
+            "{bad}: {err}"
+        );
+        let err = assert_clean_failure(bad, &run(&[&"retrack", &t, &bad]));
+        assert!(err.contains(why), "retrack {bad}: {err}");
+    }
+    assert_eq!(fs::read(&t).unwrap(), before);
+    assert_eq!(listing(dir.path()), ["f.bin", "t.torrent"]);
+}
