@@ -3,9 +3,13 @@
 
 mod common;
 
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bf_metainfo::{InfoHash, PeerId};
+use bf_tracker::udp_codec::UdpRequest;
 use bf_tracker::{
     AnnounceRequest, ClientConfig, Event, ServerConfig, Tracker, TrackerClient, TrackerTiers,
 };
@@ -162,5 +166,82 @@ async fn ipv6_peers_over_http_peers6_and_udp_18_byte_entries() {
         assert_eq!(addrs, vec!["[::1]:7201".parse().unwrap()], "{url}");
     }
     let _ = tx.send(());
+    h.await.unwrap();
+}
+
+/// A UDP relay in front of `upstream` (for one client at a time) that counts the BEP 15
+/// connect requests passing through it; returns the relay's tracker URL.
+async fn counting_relay(upstream: SocketAddr) -> (String, Arc<AtomicUsize>) {
+    let front = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let back = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    back.connect(upstream).await.unwrap();
+    let url = format!("udp://{}/announce", front.local_addr().unwrap());
+    let connects = Arc::new(AtomicUsize::new(0));
+    let client = Arc::new(Mutex::new(None::<SocketAddr>));
+    let (f, b, n, c) = (
+        front.clone(),
+        back.clone(),
+        connects.clone(),
+        client.clone(),
+    );
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65_536];
+        while let Ok((len, from)) = f.recv_from(&mut buf).await {
+            *c.lock().unwrap() = Some(from);
+            if matches!(
+                UdpRequest::parse(&buf[..len]),
+                Ok(UdpRequest::Connect { .. })
+            ) {
+                n.fetch_add(1, Ordering::SeqCst);
+            }
+            let _ = b.send(&buf[..len]).await;
+        }
+    });
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65_536];
+        while let Ok(len) = back.recv(&mut buf).await {
+            let to = *client.lock().unwrap();
+            if let Some(to) = to {
+                let _ = front.send_to(&buf[..len], to).await;
+            }
+        }
+    });
+    (url, connects)
+}
+
+#[tokio::test]
+async fn two_udp_announces_within_a_minute_use_one_connect() {
+    let (_http, udp, stop, h) = start().await;
+    let upstream: SocketAddr = udp
+        .trim_start_matches("udp://")
+        .trim_end_matches("/announce")
+        .parse()
+        .unwrap();
+    let (relay, connects) = counting_relay(upstream).await;
+    let c = client();
+    let ih = InfoHash([0x31; 20]);
+    c.announce(&relay, &AnnounceRequest::new(ih, PeerId([1; 20]), 7301, 10))
+        .await
+        .unwrap();
+    let r = c
+        .clone()
+        .announce(&relay, &AnnounceRequest::new(ih, PeerId([2; 20]), 7302, 10))
+        .await
+        .unwrap();
+    assert_eq!(r.peers.len(), 1, "the tracker took the first announce");
+    let s = c.scrape(&relay, &[ih]).await.unwrap();
+    assert_eq!(s.get(&ih).map(|s| s.incomplete), Some(2));
+    assert_eq!(
+        connects.load(Ordering::SeqCst),
+        1,
+        "announce, announce (from a clone) and scrape share one connection id"
+    );
+    // Another client has ids of its own.
+    client()
+        .announce(&relay, &AnnounceRequest::new(ih, PeerId([3; 20]), 7303, 10))
+        .await
+        .unwrap();
+    assert_eq!(connects.load(Ordering::SeqCst), 2);
+    let _ = stop.send(());
     h.await.unwrap();
 }

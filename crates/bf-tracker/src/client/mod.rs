@@ -5,6 +5,7 @@ mod tiers;
 mod udp;
 mod url;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bf_metainfo::InfoHash;
@@ -24,6 +25,7 @@ pub struct ClientConfig {
     /// Whole-request timeout for HTTP trackers.
     pub http_timeout: Duration,
     /// BEP 15 base timeout: attempt `n` waits `base * 2^n` (15 s in the BEP; tests shorten it).
+    /// A connection id is reused for a minute, across requests and clones.
     pub udp_base_timeout: Duration,
     /// Retransmissions after the first try (BEP 15: up to 8).
     pub udp_max_retries: u32,
@@ -90,10 +92,15 @@ pub enum TrackerError {
 }
 
 /// Talks to trackers of any kind; cheap to clone.
+///
+/// Clones share an HTTP client, one UDP socket per address family (bound on the first UDP
+/// request, on the runtime running it) and the BEP 15 connection ids received in the last
+/// minute, by tracker address.
 #[derive(Clone)]
 pub struct TrackerClient {
     http: reqwest::Client,
     cfg: ClientConfig,
+    udp: Arc<udp::UdpShared>,
 }
 
 /// The BEP 48 scrape URL of an announce URL: the last path segment `announce…` becomes
@@ -124,7 +131,11 @@ impl TrackerClient {
             // answer: a pooled connection would only be a stale one, reset on reuse.
             .pool_max_idle_per_host(0)
             .build()?;
-        Ok(TrackerClient { http, cfg })
+        Ok(TrackerClient {
+            http,
+            cfg,
+            udp: Arc::default(),
+        })
     }
 
     /// Its settings.
@@ -139,7 +150,10 @@ impl TrackerClient {
         req: &AnnounceRequest,
     ) -> Result<AnnounceResponse, TrackerError> {
         if check_url(url)? == Scheme::Udp {
-            return udp::announce(&self.cfg, url, req).await;
+            return self
+                .udp
+                .announce(url, udp::Retry::full(&self.cfg), req)
+                .await;
         }
         let body = self.get(&join_query(url, &announce_query(req))).await?;
         Ok(http_codec::decode_announce(&body)?)
@@ -152,7 +166,10 @@ impl TrackerClient {
         hashes: &[InfoHash],
     ) -> Result<ScrapeResponse, TrackerError> {
         if check_url(announce_url)? == Scheme::Udp {
-            return udp::scrape(&self.cfg, announce_url, hashes).await;
+            return self
+                .udp
+                .scrape(announce_url, udp::Retry::full(&self.cfg), hashes)
+                .await;
         }
         let url =
             scrape_url(announce_url).ok_or_else(|| TrackerError::NoScrape(announce_url.into()))?;
