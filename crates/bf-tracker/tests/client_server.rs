@@ -39,6 +39,8 @@ fn client() -> TrackerClient {
         http_timeout: Duration::from_secs(5),
         udp_base_timeout: Duration::from_millis(100),
         udp_max_retries: 2,
+        udp_walk_timeout: Duration::from_millis(100),
+        udp_walk_retries: 1,
         ..ClientConfig::default()
     })
     .unwrap()
@@ -124,6 +126,65 @@ async fn tiers_skip_dead_trackers_and_promote_the_working_one() {
         matches!(r, Err(bf_tracker::TrackerError::AllFailed(_))),
         "{r:?}"
     );
+    let _ = stop.send(());
+    h.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_dead_udp_tracker_first_in_its_tier_costs_one_bounded_turn_then_backs_off() {
+    let (_http, udp, stop, h) = start().await;
+    let dead = format!("udp://127.0.0.1:{}/announce", bf_testkit::free_port());
+    let mut rng = rand::thread_rng();
+    let mut tiers = TrackerTiers::new(vec![vec![dead.clone(), udp.clone()]], &mut rng);
+    let at = tiers.tiers()[0].iter().position(|u| *u == dead).unwrap();
+    tiers.promote(0, at);
+    assert_eq!(tiers.tiers()[0], [dead.clone(), udp.clone()]);
+    // BEP 15's own schedule stays at 15 s * 2^n, 8 retries (about two hours of silence);
+    // the walk's turn is 300 + 600 ms.
+    let c = TrackerClient::new(ClientConfig {
+        udp_walk_timeout: Duration::from_millis(300),
+        udp_walk_retries: 1,
+        ..ClientConfig::default()
+    })
+    .unwrap();
+    let a = AnnounceRequest::new(InfoHash([0x41; 20]), PeerId([4; 20]), 7401, 1);
+    let started = std::time::Instant::now();
+    let (url, _) = tiers.announce(&c, &a).await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(url, udp);
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+    assert_eq!(
+        tiers.tiers()[0][0],
+        udp,
+        "BEP 12: the one that answered goes first"
+    );
+    let retry = tiers
+        .retry_at(&dead)
+        .expect("the dead tracker is backing off");
+    assert!(retry > tokio::time::Instant::now() + Duration::from_secs(50));
+    assert_eq!(tiers.retry_at(&udp), None);
+
+    // Moved behind the live one and backing off, it costs nothing on the next announce.
+    tiers.promote(0, 1);
+    assert_eq!(tiers.tiers()[0][0], dead);
+    let started = std::time::Instant::now();
+    let (url, _) = tiers.announce(&c, &a).await.unwrap();
+    assert_eq!(url, udp);
+    assert!(started.elapsed() < Duration::from_millis(800), "skipped");
+
+    // Alone, a dead tracker is still tried (every tracker is backing off), boundedly.
+    let mut alone = TrackerTiers::single(dead.clone());
+    alone.record_failure(&dead, tokio::time::Instant::now());
+    let started = std::time::Instant::now();
+    let r = alone.announce(&c, &a).await;
+    assert!(
+        matches!(r, Err(bf_tracker::TrackerError::AllFailed(ref e)) if matches!(**e, bf_tracker::TrackerError::Timeout)),
+        "{r:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(4));
     let _ = stop.send(());
     h.await.unwrap();
 }

@@ -29,6 +29,11 @@ pub struct ClientConfig {
     pub udp_base_timeout: Duration,
     /// Retransmissions after the first try (BEP 15: up to 8).
     pub udp_max_retries: u32,
+    /// Base timeout of a UDP tracker's turn in a [`TrackerTiers`] walk (3 s): a dead
+    /// tracker must not hold up the next one for BEP 15's full two hours.
+    pub udp_walk_timeout: Duration,
+    /// Retransmissions of a UDP tracker's turn in a walk (2: 3 + 6 + 12 = 21 s at most).
+    pub udp_walk_retries: u32,
     /// `User-Agent` header for HTTP.
     pub user_agent: String,
 }
@@ -39,6 +44,8 @@ impl Default for ClientConfig {
             http_timeout: Duration::from_secs(30),
             udp_base_timeout: Duration::from_secs(15),
             udp_max_retries: 8,
+            udp_walk_timeout: Duration::from_secs(3),
+            udp_walk_retries: 2,
             user_agent: format!("BitFountain/{}", env!("CARGO_PKG_VERSION")),
         }
     }
@@ -143,17 +150,35 @@ impl TrackerClient {
         &self.cfg
     }
 
-    /// Announces to one tracker (`http://`, `https://` or `udp://`).
+    /// Announces to one tracker (`http://`, `https://` or `udp://`), over UDP with BEP 15's
+    /// whole retransmission schedule.
     pub async fn announce(
         &self,
         url: &str,
         req: &AnnounceRequest,
     ) -> Result<AnnounceResponse, TrackerError> {
+        self.announce_with(url, req, udp::Retry::full(&self.cfg))
+            .await
+    }
+
+    /// A tracker's turn in a tier walk: UDP gets `udp_walk_*` instead of the full schedule.
+    pub(crate) async fn announce_in_walk(
+        &self,
+        url: &str,
+        req: &AnnounceRequest,
+    ) -> Result<AnnounceResponse, TrackerError> {
+        self.announce_with(url, req, udp::Retry::walk(&self.cfg))
+            .await
+    }
+
+    async fn announce_with(
+        &self,
+        url: &str,
+        req: &AnnounceRequest,
+        retry: udp::Retry,
+    ) -> Result<AnnounceResponse, TrackerError> {
         if check_url(url)? == Scheme::Udp {
-            return self
-                .udp
-                .announce(url, udp::Retry::full(&self.cfg), req)
-                .await;
+            return self.udp.announce(url, retry, req).await;
         }
         let body = self.get(&join_query(url, &announce_query(req))).await?;
         Ok(http_codec::decode_announce(&body)?)

@@ -45,6 +45,14 @@ impl Retry {
         }
     }
 
+    /// The bounded attempt of a tier walk (`udp_walk_timeout`, `udp_walk_retries`).
+    pub fn walk(cfg: &ClientConfig) -> Self {
+        Retry {
+            base: cfg.udp_walk_timeout,
+            retries: cfg.udp_walk_retries,
+        }
+    }
+
     fn timeout(&self, attempt: u32) -> Duration {
         self.base.saturating_mul(1u32 << attempt.min(16))
     }
