@@ -21,15 +21,8 @@ fn run(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
 /// The exit status `--help` lists on the line containing `needle`.
 fn listed_status(needle: &str) -> i32 {
     let help = String::from_utf8(run(&[&"--help"]).stdout).unwrap();
-    let block = help
-        .split("Exit status:")
-        .nth(1)
-        .expect("exit statuses in --help");
-    let line = block
-        .lines()
-        .find(|l| l.contains(needle))
-        .unwrap_or_else(|| panic!("no {needle:?} in {block}"));
-    line.split_whitespace().next().unwrap().parse().unwrap()
+    bf_testkit::listed_exit_status(&help, needle)
+        .unwrap_or_else(|| panic!("no exit status {needle:?} in --help:\n{help}"))
 }
 
 const OTHER: &str = "error (none";
@@ -391,23 +384,7 @@ fn help_shows_one_default_per_option_and_the_exit_statuses() {
         for n in 0..=5 {
             assert!(help.contains(&format!("\n  {n}  ")), "{args:?}: status {n}");
         }
-        // Each option's entry runs from its `-x, --name` line to the next.
-        let mut entries: Vec<String> = Vec::new();
-        for line in help.lines() {
-            let t = line.trim_start();
-            if t.starts_with('-') || t.starts_with('<') || t.starts_with('[') {
-                entries.push(String::new());
-            }
-            if let Some(e) = entries.last_mut() {
-                e.push_str(line);
-                e.push('\n');
-            }
-        }
-        for e in &entries {
-            assert!(
-                e.matches("default").count() <= 1,
-                "{args:?}: two defaults in\n{e}"
-            );
-        }
+        let doubled = bf_testkit::help_entries_with_two_defaults(&help);
+        assert!(doubled.is_empty(), "{args:?}: two defaults in {doubled:?}");
     }
 }

@@ -91,13 +91,17 @@ where
     E: Into<anyhow::Error>,
 {
     fn exit_with(self, exit: Exit) -> anyhow::Result<T> {
-        self.map_err(|e| {
-            anyhow::Error::new(Marked {
-                exit,
-                inner: e.into(),
-            })
-        })
+        self.map_err(|e| mark(e, exit))
     }
+}
+
+/// `err`, marked to end the program with `exit` (for errors classified after the fact,
+/// e.g. by matching a library's error enum).
+pub fn mark(err: impl Into<anyhow::Error>, exit: Exit) -> anyhow::Error {
+    anyhow::Error::new(Marked {
+        exit,
+        inner: err.into(),
+    })
 }
 
 /// The status `err` was marked with by its outermost [`ResultExt::exit_with`];
@@ -200,6 +204,10 @@ mod tests {
             .context("saving")
             .unwrap_err();
         assert_eq!(exit_status(&inner_only), Exit::Storage);
+        assert_eq!(
+            exit_status(&mark(std::fmt::Error, Exit::Network)),
+            Exit::Network
+        );
         assert_eq!(
             error_line("p", &inner_only),
             "p: error: saving: No such file or directory"

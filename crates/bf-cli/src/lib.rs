@@ -31,6 +31,6 @@ mod error;
 mod fs;
 mod logging;
 
-pub use error::{error_line, exit_status, report, Exit, ResultExt, EXIT_CODES_HELP};
+pub use error::{error_line, exit_status, mark, report, Exit, ResultExt, EXIT_CODES_HELP};
 pub use fs::{write_file_atomically, write_new_file_atomically, WriteError};
 pub use logging::{init_logging, LoggingError};
