@@ -167,7 +167,9 @@ pub fn help_entries_with_two_defaults(help: &str) -> Vec<String> {
             e.push('\n');
         }
     }
-    entries.retain(|e| e.matches("default").count() > 1);
+    // `default:` and `defaults to`, not the word alone: an option may be named
+    // `--default-numwant`.
+    entries.retain(|e| e.matches("default:").count() + e.matches("defaults to").count() > 1);
     entries
 }
 
@@ -175,7 +177,7 @@ pub fn help_entries_with_two_defaults(help: &str) -> Vec<String> {
 mod help_tests {
     #[test]
     fn finds_listed_statuses_and_doubled_defaults() {
-        let help = "Options:\n      --threads <N>\n          Hashing threads [default: one per core]\n          \n          [default: 0]\n\n      --port <PORT>  Port [default: 6969]\n  -h, --help  Print help\n\nExit status:\n  0  success\n  3  bad input: a file\n";
+        let help = "Options:\n      --threads <N>\n          Hashing threads [default: one per core]\n          \n          [default: 0]\n\n      --port <PORT>  Port [default: 6969]\n      --default-x <N>  X (defaults to 3)\n  -h, --help  Print help\n\nExit status:\n  0  success\n  3  bad input: a file\n";
         assert_eq!(super::listed_exit_status(help, "bad input"), Some(3));
         assert_eq!(super::listed_exit_status(help, "nope"), None);
         let d = super::help_entries_with_two_defaults(help);

@@ -88,9 +88,14 @@ pub enum ServerError {
         /// The cause.
         source: std::io::Error,
     },
-    /// The state file could not be read or written.
-    #[error(transparent)]
-    Dfile(#[from] dfile::DfileError),
+    /// The state file could not be read, moved aside or written.
+    #[error("{path:?}: {source}")]
+    Dfile {
+        /// The state file.
+        path: PathBuf,
+        /// The cause.
+        source: dfile::DfileError,
+    },
     /// The allowed folder could not be read.
     #[error("cannot read allowed dir {dir}: {source}")]
     AllowedDir {
@@ -244,7 +249,10 @@ impl Shared {
         };
         let snap = self.snapshot();
         let bytes = dfile::encode(snap.iter().map(|(h, r)| (*h, r)));
-        dfile::save_atomic(path, &bytes)?;
+        dfile::save_atomic(path, &bytes).map_err(|e| ServerError::Dfile {
+            path: path.clone(),
+            source: e.into(),
+        })?;
         tracing::debug!("saved {} torrents to {}", snap.len(), path.display());
         Ok(())
     }
@@ -313,7 +321,11 @@ impl Tracker {
         };
         let shared = Shared::new(cfg.clone(), log);
         if let Some(path) = &cfg.dfile {
-            match dfile::load(path, unix_now())? {
+            let loaded = dfile::load(path, unix_now()).map_err(|source| ServerError::Dfile {
+                path: path.clone(),
+                source,
+            })?;
+            match loaded {
                 Loaded::Swarms(v) => {
                     for (h, r) in &v {
                         shared.shard(h).import(*h, r);
