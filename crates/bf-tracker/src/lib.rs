@@ -17,7 +17,7 @@
 //! assert_eq!(parsed, req);
 //! ```
 //!
-//! The store ([`swarm`], `server` feature) takes time as an argument; see its example.
+//! The store (`swarm`, with the `server` feature) takes time as an argument; see its example.
 
 #[cfg(feature = "server")]
 pub mod allowed;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bf_metainfo::InfoHash;
 
-pub use tiers::TrackerTiers;
+pub use tiers::{TrackerTiers, BACKOFF_MAX, BACKOFF_MIN};
 pub use url::{validate_tracker_url, TrackerUrlError};
 
 use crate::http_codec::{self, ResponseError, MAX_RESPONSE_LEN};
