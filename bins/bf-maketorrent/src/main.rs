@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use bf_cli::{Exit, ResultExt};
 use bf_metainfo::format::human_size;
 use bf_metainfo::piece_size::{is_valid_piece_length, parse_piece_size};
 use bf_metainfo::{CreateOptions, Magnet, Metainfo, Source};
 use clap::{Args, Parser, Subcommand};
 
-use crate::output::write_atomically;
+use crate::output::{already_exists, write_atomically};
 use crate::trackers::{parse_node, parse_tiers};
 
 const CREATED_BY: &str = concat!("BitFountain/", env!("CARGO_PKG_VERSION"));
@@ -32,7 +33,8 @@ const CREATED_BY: &str = concat!("BitFountain/", env!("CARGO_PKG_VERSION"));
     name = "bf-maketorrent",
     version,
     args_conflicts_with_subcommands = true,
-    subcommand_negates_reqs = true
+    subcommand_negates_reqs = true,
+    after_help = bf_cli::EXIT_CODES_HELP
 )]
 struct Cli {
     #[command(subcommand)]
@@ -44,6 +46,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Replace the trackers of FILE.torrent, keeping its info-hash (in place unless -o).
+    #[command(after_help = bf_cli::EXIT_CODES_HELP)]
     Retrack(RetrackArgs),
 }
 
@@ -90,8 +93,8 @@ struct MakeArgs {
     force: bool,
 
     /// Hashing threads [default: one per core].
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    threads: usize,
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -129,33 +132,28 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bf-maketorrent: error: {}", one_line(&format!("{e:#}")));
-            ExitCode::FAILURE
-        }
+        Err(e) => bf_cli::report("bf-maketorrent", &e),
     }
-}
-
-/// Error chains are joined with ": " already; this keeps a stray newline from splitting it.
-fn one_line(s: &str) -> String {
-    s.replace(['\n', '\r'], " ")
 }
 
 fn make(args: &MakeArgs) -> Result<()> {
     let Some(path) = &args.path else {
-        bail!("give the file or directory to share");
+        return Err(anyhow!("give the file or directory to share")).exit_with(Exit::Usage);
     };
-    let tiers = parse_tiers(&args.trackers)?;
+    let tiers = parse_tiers(&args.trackers).exit_with(Exit::Usage)?;
     if tiers.is_empty() && args.nodes.is_empty() {
-        bail!("give a tracker URL, or --node HOST:PORT for a trackerless torrent");
+        return Err(anyhow!(
+            "give a tracker URL, or --node HOST:PORT for a trackerless torrent"
+        ))
+        .exit_with(Exit::Usage);
     }
-    let source = Source::scan(path)?;
+    let source = Source::scan(path).exit_with(Exit::Input)?;
     let out = match &args.output {
         Some(o) => o.clone(),
-        None => default_output(path, source.name())?,
+        None => default_output(path, source.name()).exit_with(Exit::Input)?,
     };
     if !args.force && out.exists() {
-        bail!("{out:?} already exists (use --force to overwrite)");
+        return already_exists(&out);
     }
     let creation_date = if args.no_date {
         None
@@ -167,7 +165,7 @@ fn make(args: &MakeArgs) -> Result<()> {
     };
     let opts = CreateOptions {
         piece_length: args.piece_size,
-        threads: args.threads,
+        threads: args.threads.unwrap_or(0),
         private: args.private,
         trackers: tiers,
         nodes: args.nodes.clone(),
@@ -188,7 +186,8 @@ fn make(args: &MakeArgs) -> Result<()> {
     let started = Instant::now();
     let metainfo = bf_metainfo::create(&source, &opts, &mut |done| bar.set_position(done));
     bar.finish_and_clear();
-    let metainfo = metainfo?;
+    // What can fail while hashing is reading the input (or its size, for the piece count).
+    let metainfo = metainfo.exit_with(Exit::Input)?;
     let secs = started.elapsed().as_secs_f64();
 
     write_atomically(&out, &metainfo.to_bytes(), args.force)?;
@@ -202,11 +201,11 @@ fn make(args: &MakeArgs) -> Result<()> {
 }
 
 fn retrack(args: &RetrackArgs) -> Result<()> {
-    let tiers = parse_tiers(&args.trackers)?;
+    let tiers = parse_tiers(&args.trackers).exit_with(Exit::Usage)?;
     if tiers.is_empty() {
-        bail!("give at least one tracker URL");
+        return Err(anyhow!("give at least one tracker URL")).exit_with(Exit::Usage);
     }
-    let mut metainfo = Metainfo::from_file(&args.torrent)?;
+    let mut metainfo = Metainfo::from_file(&args.torrent).exit_with(Exit::Input)?;
     let before = metainfo.info_hash();
     metainfo.set_trackers(tiers);
     let bytes = metainfo.to_bytes();
@@ -221,7 +220,7 @@ fn retrack(args: &RetrackArgs) -> Result<()> {
         None => (args.torrent.clone(), true),
     };
     if !force && out.exists() {
-        bail!("{out:?} already exists (use --force to overwrite)");
+        return already_exists(&out);
     }
     write_atomically(&out, &bytes, force)?;
     println!("info-hash:  {after} (unchanged)");

@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Result};
 use bf_metainfo::Node;
+use bf_tracker::client::validate_tracker_url;
 
 /// One tier per argument; commas separate the URLs of a tier.
 pub fn parse_tiers(args: &[String]) -> Result<Vec<Vec<String>>> {
@@ -14,9 +15,10 @@ pub fn parse_tiers(args: &[String]) -> Result<Vec<Vec<String>>> {
             .map(str::to_owned)
             .collect();
         for url in &tier {
-            // Catches `bf-maketorrent dir1 dir2`, where the second path was meant as input.
-            if !url.contains("://") || url.chars().any(char::is_whitespace) {
-                bail!("{url:?} is not a tracker URL (expected e.g. http://host:6969/announce)");
+            // Also catches `bf-maketorrent dir1 dir2`, where the second path was meant as
+            // input: a torrent with a broken announce URL is only found out by its users.
+            if let Err(why) = validate_tracker_url(url) {
+                bail!("{url:?} is not a tracker URL: {why}");
             }
         }
         if !tier.is_empty() {
@@ -52,7 +54,20 @@ mod tests {
     fn tiers_and_nodes() {
         let t = parse_tiers(&["http://a/x,udp://b:1".into(), "http://c/".into()]).unwrap();
         assert_eq!(t, vec![vec!["http://a/x", "udp://b:1"], vec!["http://c/"]]);
-        assert!(parse_tiers(&["somedir".into()]).is_err());
+        for bad in [
+            "somedir",
+            "ftp://host/announce",
+            "http:///announce",
+            "http://host:99999/announce",
+            "udp://host/announce",
+            "http://a/x,http://b:0/x",
+        ] {
+            let e = parse_tiers(&[bad.into()]).map_err(|e| e.to_string());
+            assert!(
+                matches!(&e, Err(m) if m.contains("is not a tracker URL")),
+                "{bad}: {e:?}"
+            );
+        }
         assert_eq!(parse_node("[::1]:6881").unwrap().host, "::1");
         assert_eq!(parse_node("router.example:6881").unwrap().port, 6881);
         assert!(parse_node("x:0").is_err());

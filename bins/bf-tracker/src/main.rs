@@ -2,17 +2,19 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use bf_cli::Exit;
 use bf_tracker::swarm::StoreConfig;
-use bf_tracker::{ServerConfig, Tracker};
+use bf_tracker::{ServerConfig, ServerError, Tracker};
 use clap::Parser;
 
 /// A BitTorrent tracker: HTTP announce/scrape, UDP (BEP 15), an index page, state that
 /// survives restarts.
 #[derive(Parser, Debug)]
-#[command(name = "bf-tracker", version)]
+#[command(name = "bf-tracker", version, after_help = bf_cli::EXIT_CODES_HELP)]
 struct Args {
     /// Port for HTTP (TCP) and UDP.
     #[arg(long, default_value_t = 6969)]
@@ -59,20 +61,34 @@ struct Args {
     /// UDP receive loops.
     #[arg(long, default_value_t = 2)]
     udp_workers: usize,
-    /// Tokio worker threads (default: one per core).
+    /// Tokio worker threads [default: one per core].
     #[arg(long)]
     threads: Option<usize>,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    // Nothing else sets a subscriber, so this cannot fail; if it did, running unlogged
+    // would still be better than not running.
+    let _ = bf_cli::init_logging(0);
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => bf_cli::report("bf-tracker", &e),
+    }
+}
+
+/// The exit status for a server error: what the operator has to fix.
+fn classify(e: ServerError) -> anyhow::Error {
+    let exit = match &e {
+        ServerError::Bind { .. } => Exit::Network,
+        ServerError::Dfile { .. } => Exit::Storage,
+        ServerError::AllowedDir { .. } => Exit::Input,
+        _ => Exit::Failure,
+    };
+    bf_cli::mark(e, exit)
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
     let cfg = ServerConfig {
         bind: args.bind,
         port: args.port,
@@ -99,7 +115,7 @@ fn main() -> anyhow::Result<()> {
     }
     let rt = rt.build().context("starting the runtime")?;
     rt.block_on(async move {
-        let tracker = Tracker::bind(cfg).await?;
+        let tracker = Tracker::bind(cfg).await.map_err(classify)?;
         tracing::info!(
             "bf-tracker {} serving http://{}/announce and udp://{}",
             env!("CARGO_PKG_VERSION"),
@@ -108,7 +124,7 @@ fn main() -> anyhow::Result<()> {
                 .udp_addr()
                 .map_or_else(|| "-".to_string(), |a| a.to_string()),
         );
-        tracker.run(shutdown_signal()).await?;
+        tracker.run(shutdown_signal()).await.map_err(classify)?;
         tracing::info!("state saved, bye");
         anyhow::Ok(())
     })

@@ -171,12 +171,12 @@ fn libtorrent_announces_over_ipv6_http_and_udp() {
             wait_scrape(t.port, &s.hash, |st| st.complete == 1),
             "{url}: libtorrent not seen"
         );
-        let mut ours = bf_tracker::AnnounceRequest::new(
+        let ours = bf_tracker::AnnounceRequest::new(
             s.hash,
             bf_metainfo::PeerId(*b"-BF0001-ipv6ipv6ipv6"),
             6999,
+            1,
         );
-        ours.left = 1;
         let got = rt.block_on(client.announce(&url, &ours)).unwrap();
         let want = std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, lt_port));
         assert!(

@@ -140,3 +140,48 @@ impl Drop for ChildGuard {
         let _ = self.0.wait();
     }
 }
+
+/// The exit status a program's `--help` lists (after `Exit status:`, as bf-cli writes it)
+/// on the line containing `needle`.
+pub fn listed_exit_status(help: &str, needle: &str) -> Option<i32> {
+    let block = help.split("Exit status:").nth(1)?;
+    let line = block.lines().find(|l| l.contains(needle))?;
+    line.split_whitespace().next()?.parse().ok()
+}
+
+/// The entries of a clap `--help` (from one `-x, --name`, `<ARG>` or `[ARG]` line to the
+/// next) that mention a default more than once: the help text saying it and clap adding
+/// its own `[default: …]`.
+pub fn help_entries_with_two_defaults(help: &str) -> Vec<String> {
+    let mut entries: Vec<String> = Vec::new();
+    for line in help.lines() {
+        let t = line.trim_start();
+        // Headers are indented 2 or 6 columns, their help text (and clap's `[default: …]`
+        // on a line of its own) 10.
+        let header = line.len() - t.len() <= 6;
+        if header && (t.starts_with('-') || t.starts_with('<') || t.starts_with('[')) {
+            entries.push(String::new());
+        }
+        if let Some(e) = entries.last_mut() {
+            e.push_str(line);
+            e.push('\n');
+        }
+    }
+    // `default:` and `defaults to`, not the word alone: an option may be named
+    // `--default-numwant`.
+    entries.retain(|e| e.matches("default:").count() + e.matches("defaults to").count() > 1);
+    entries
+}
+
+#[cfg(test)]
+mod help_tests {
+    #[test]
+    fn finds_listed_statuses_and_doubled_defaults() {
+        let help = "Options:\n      --threads <N>\n          Hashing threads [default: one per core]\n          \n          [default: 0]\n\n      --port <PORT>  Port [default: 6969]\n      --default-x <N>  X (defaults to 3)\n  -h, --help  Print help\n\nExit status:\n  0  success\n  3  bad input: a file\n";
+        assert_eq!(super::listed_exit_status(help, "bad input"), Some(3));
+        assert_eq!(super::listed_exit_status(help, "nope"), None);
+        let d = super::help_entries_with_two_defaults(help);
+        assert_eq!(d.len(), 1);
+        assert!(d[0].contains("--threads"));
+    }
+}

@@ -344,7 +344,7 @@ mod tests {
 
     #[test]
     fn round_trip_through_builder() {
-        let mut r = AnnounceRequest::new(InfoHash([7; 20]), PeerId([0; 20]), 1);
+        let mut r = AnnounceRequest::new(InfoHash([7; 20]), PeerId([0; 20]), 1, 0);
         r.numwant = Some(10);
         r.key = Some(0xdead);
         r.ip = Some("127.0.0.2".parse().unwrap());

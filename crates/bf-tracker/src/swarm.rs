@@ -6,6 +6,32 @@
 //! stored peer costs 10 bytes (IPv4) or 22 bytes (IPv6) in a per-torrent vector sorted by
 //! endpoint. Peer ids are not kept, so dictionary-form responses carry none (BEP 23 allows
 //! leaving them out; every current client asks for compact lists anyway).
+//!
+//! ```
+//! use bf_metainfo::InfoHash;
+//! use bf_tracker::swarm::{PeerAnnounce, StoreConfig, SwarmStore};
+//! use bf_tracker::Event;
+//!
+//! // The store records announces and hands out peers, never the requester itself.
+//! let mut store = SwarmStore::new(StoreConfig::default());
+//! let mut rng = rand::thread_rng();
+//! let now = 1_800_000_000; // Unix seconds
+//! let info_hash = InfoHash([0xAB; 20]);
+//! let mut peers = Vec::new();
+//! for port in [6881, 6882] {
+//!     let a = PeerAnnounce {
+//!         info_hash,
+//!         addr: format!("127.0.0.1:{port}").parse().unwrap(),
+//!         left: 100,
+//!         event: Event::Started,
+//!         numwant: None,
+//!     };
+//!     peers.clear();
+//!     store.announce(&a, now, &mut rng, &mut peers);
+//! }
+//! assert_eq!(peers, vec!["127.0.0.1:6881".parse().unwrap()]);
+//! assert_eq!(store.stats(&info_hash).incomplete, 2);
+//! ```
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

@@ -81,15 +81,19 @@ pub struct AnnounceRequest {
 }
 
 impl AnnounceRequest {
-    /// A `started` announce with everything else zero or default.
-    pub fn new(info_hash: InfoHash, peer_id: PeerId, port: u16) -> Self {
+    /// A `started` announce with `left` bytes missing (0: a seed), everything else zero or
+    /// default.
+    ///
+    /// `left` has no default because a wrong one is silently harmful: a leecher announced
+    /// as `left = 0` is counted as a seed and gets no seeds from the tracker.
+    pub fn new(info_hash: InfoHash, peer_id: PeerId, port: u16, left: u64) -> Self {
         AnnounceRequest {
             info_hash,
             peer_id,
             port,
             uploaded: 0,
             downloaded: 0,
-            left: 0,
+            left,
             event: Event::Started,
             numwant: None,
             compact: true,

@@ -50,8 +50,7 @@ async fn our_client_against_opentracker() {
         format!("udp://127.0.0.1:{port}/announce"),
     ];
     for (url, ih) in urls.iter().zip(hashes) {
-        let mut a = AnnounceRequest::new(ih, PeerId([1; 20]), 7101);
-        a.left = 100;
+        let a = AnnounceRequest::new(ih, PeerId([1; 20]), 7101, 100);
         // opentracker answers on its port before its whitelist thread has loaded the file
         // ("not authorized" meanwhile): retry the first announce for a bounded time.
         let mut first = c.announce(url, &a).await;
@@ -63,8 +62,7 @@ async fn our_client_against_opentracker() {
             first = c.announce(url, &a).await;
         }
         first.unwrap();
-        let mut b = AnnounceRequest::new(ih, PeerId([2; 20]), 7102);
-        b.left = 100;
+        let b = AnnounceRequest::new(ih, PeerId([2; 20]), 7102, 100);
         let r = c.announce(url, &b).await.unwrap();
         let addrs: Vec<_> = r.peers.iter().map(|p| p.addr).collect();
         assert!(
@@ -85,7 +83,7 @@ async fn our_client_against_opentracker() {
     let r = c
         .announce(
             &urls[0],
-            &AnnounceRequest::new(InfoHash([0x99; 20]), PeerId([3; 20]), 7103),
+            &AnnounceRequest::new(InfoHash([0x99; 20]), PeerId([3; 20]), 7103, 0),
         )
         .await;
     assert!(

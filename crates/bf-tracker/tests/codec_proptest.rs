@@ -141,6 +141,7 @@ proptest! {
         }
     }
 
+    #[cfg(feature = "server")]
     #[test]
     fn dfile_decoder_never_panics(b in proptest::collection::vec(any::<u8>(), 0..400)) {
         let _ = bf_tracker::dfile::decode(&b);

@@ -170,7 +170,7 @@ mod tests {
         let sh = Shared::new(ServerConfig::default(), None);
         let peer: SocketAddr = "127.0.0.1:9".parse().unwrap_or_else(|_| unreachable!());
         let announce = |h: u8| {
-            let req = AnnounceRequest::new(InfoHash([h; 20]), PeerId([h; 20]), 7000);
+            let req = AnnounceRequest::new(InfoHash([h; 20]), PeerId([h; 20]), 7000, 0);
             let _ = sh.announce(&req, peer, &mut Vec::new());
         };
         let files = |body: Bytes| decode_scrape(&body).map(|r| r.files.len()).ok();

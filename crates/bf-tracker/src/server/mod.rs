@@ -88,9 +88,14 @@ pub enum ServerError {
         /// The cause.
         source: std::io::Error,
     },
-    /// The state file could not be read or written.
-    #[error(transparent)]
-    Dfile(#[from] dfile::DfileError),
+    /// The state file could not be read, moved aside or written.
+    #[error("{path:?}: {source}")]
+    Dfile {
+        /// The state file.
+        path: PathBuf,
+        /// The cause.
+        source: dfile::DfileError,
+    },
     /// The allowed folder could not be read.
     #[error("cannot read allowed dir {dir}: {source}")]
     AllowedDir {
@@ -244,7 +249,10 @@ impl Shared {
         };
         let snap = self.snapshot();
         let bytes = dfile::encode(snap.iter().map(|(h, r)| (*h, r)));
-        dfile::save_atomic(path, &bytes)?;
+        dfile::save_atomic(path, &bytes).map_err(|e| ServerError::Dfile {
+            path: path.clone(),
+            source: e.into(),
+        })?;
         tracing::debug!("saved {} torrents to {}", snap.len(), path.display());
         Ok(())
     }
@@ -313,7 +321,11 @@ impl Tracker {
         };
         let shared = Shared::new(cfg.clone(), log);
         if let Some(path) = &cfg.dfile {
-            match dfile::load(path, unix_now())? {
+            let loaded = dfile::load(path, unix_now()).map_err(|source| ServerError::Dfile {
+                path: path.clone(),
+                source,
+            })?;
+            match loaded {
                 Loaded::Swarms(v) => {
                     for (h, r) in &v {
                         shared.shard(h).import(*h, r);
@@ -471,14 +483,13 @@ mod tests {
     fn ip_parameter_only_from_loopback() {
         let sh = Shared::new(ServerConfig::default(), None);
         let h = InfoHash([5; 20]);
-        let mut req = AnnounceRequest::new(h, PeerId([1; 20]), 7000);
+        let mut req = AnnounceRequest::new(h, PeerId([1; 20]), 7000, 0);
         req.ip = Some(IpAddr::from([10, 9, 9, 9]));
         let mut peers = Vec::new();
         assert!(sh.announce(&req, sa("127.0.0.1:5555"), &mut peers).is_ok());
         assert!(sh.announce(&req, sa("192.0.2.7:5555"), &mut peers).is_ok());
-        let mut probe = AnnounceRequest::new(h, PeerId([2; 20]), 7001);
+        let mut probe = AnnounceRequest::new(h, PeerId([2; 20]), 7001, 1);
         probe.numwant = Some(10);
-        probe.left = 1;
         peers.clear();
         assert!(sh.announce(&probe, sa("127.0.0.1:1"), &mut peers).is_ok());
         peers.sort();
@@ -497,7 +508,7 @@ mod tests {
         };
         let sh = Shared::new(cfg, None);
         *sh.allowed.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(HashMap::new()));
-        let req = AnnounceRequest::new(InfoHash([6; 20]), PeerId([1; 20]), 7000);
+        let req = AnnounceRequest::new(InfoHash([6; 20]), PeerId([1; 20]), 7000, 0);
         assert!(sh
             .announce(&req, sa("127.0.0.1:1"), &mut Vec::new())
             .is_err());
