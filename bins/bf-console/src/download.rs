@@ -6,24 +6,27 @@ use std::time::{Duration, Instant};
 use bf_client::{AddError, AddTorrent, Session, TorrentEvent, TorrentHandle, TorrentState};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::progress::Progress;
-use crate::{exit, Failure, RunArgs};
+use bf_cli::{mark, Exit};
 
-/// The exit code for an error adding a torrent.
-pub fn add_error(e: AddError) -> Failure {
-    let code = match e {
-        AddError::Metainfo(_) | AddError::Fetch { .. } => exit::BAD_TORRENT,
-        AddError::Storage(_) => exit::STORAGE,
-        AddError::Duplicate(_) | AddError::NoPath => exit::FAILURE,
+use crate::progress::Progress;
+use crate::RunArgs;
+
+/// An error adding a torrent, marked with its exit status.
+pub fn add_error(e: AddError) -> anyhow::Error {
+    let exit = match e {
+        AddError::Metainfo(_) => Exit::Input,
+        AddError::Fetch { .. } => Exit::Network,
+        AddError::Storage(_) => Exit::Storage,
+        AddError::Duplicate(_) | AddError::NoPath => Exit::Failure,
     };
-    Failure::new(code, e)
+    mark(e, exit)
 }
 
-/// Starts a session for `args`.
-pub async fn session(args: &RunArgs) -> Result<Session, Failure> {
+/// Starts a session for `args` (a port that cannot be bound is a network failure).
+pub async fn session(args: &RunArgs) -> anyhow::Result<Session> {
     Session::new(args.session_config())
         .await
-        .map_err(Failure::from)
+        .map_err(|e| mark(e, Exit::Network))
 }
 
 /// Resolves when ctrl-c or SIGTERM arrives.
@@ -86,15 +89,15 @@ impl SeedGoal {
 }
 
 /// Runs the one torrent of the command line.
-pub async fn run(args: RunArgs) -> Result<(), Failure> {
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let session = session(&args).await?;
     let mut add = match (&args.torrent, &args.url) {
         (Some(p), _) => AddTorrent::file(p),
         (None, Some(u)) => AddTorrent::url(u),
         (None, None) => {
-            return Err(Failure::new(
-                exit::USAGE,
+            return Err(mark(
                 anyhow::anyhow!("give a .torrent file or --url"),
+                Exit::Usage,
             ))
         }
     };
@@ -117,7 +120,7 @@ pub async fn run(args: RunArgs) -> Result<(), Failure> {
     result
 }
 
-async fn watch(args: &RunArgs, handle: &TorrentHandle) -> Result<(), Failure> {
+async fn watch(args: &RunArgs, handle: &TorrentHandle) -> anyhow::Result<()> {
     let goal = SeedGoal::new(args);
     let mut progress = Progress::new(args.json, handle);
     let mut events = handle.events();
@@ -146,7 +149,7 @@ async fn watch(args: &RunArgs, handle: &TorrentHandle) -> Result<(), Failure> {
             }
             TorrentEvent::State(TorrentState::Error(e)) | TorrentEvent::Error(e) => {
                 progress.finish();
-                return Err(Failure::new(exit::STORAGE, anyhow::anyhow!("{e}")));
+                return Err(mark(anyhow::anyhow!("{e}"), Exit::Storage));
             }
             _ => {}
         }

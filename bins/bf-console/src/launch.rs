@@ -11,7 +11,8 @@ use bf_metainfo::InfoHash;
 use crate::download::{add_error, session, stop_signal};
 use crate::progress::{event_json, status_line};
 use crate::units::rate;
-use crate::{exit, Failure, RunArgs};
+use crate::RunArgs;
+use bf_cli::{mark, Exit};
 
 /// How often the folder is scanned.
 const RESCAN: Duration = Duration::from_secs(5);
@@ -78,8 +79,8 @@ impl Launcher {
                     self.running.insert(p, h.info_hash());
                 }
                 Err(e) => {
-                    let f = add_error(e);
-                    self.say(&format!("{}: {}", p.display(), crate::one_line(&f.error)));
+                    let e = add_error(e);
+                    self.say(&bf_cli::error_line(&p.display().to_string(), &e));
                     self.refused.insert(p, mtime);
                 }
             }
@@ -130,17 +131,14 @@ impl Launcher {
 }
 
 /// Runs every torrent of `--torrent-dir` until stopped.
-pub async fn run(args: RunArgs) -> Result<(), Failure> {
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let Some(dir) = args.torrent_dir.clone() else {
-        return Err(Failure::new(
-            exit::USAGE,
-            anyhow::anyhow!("no --torrent-dir"),
-        ));
+        return Err(mark(anyhow::anyhow!("no --torrent-dir"), Exit::Usage));
     };
     if !dir.is_dir() {
-        return Err(Failure::new(
-            exit::USAGE,
+        return Err(mark(
             anyhow::anyhow!("--torrent-dir {}: not a folder", dir.display()),
+            Exit::Input,
         ));
     }
     let mut l = Launcher {

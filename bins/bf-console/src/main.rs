@@ -13,33 +13,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use bf_cli::{Exit, ResultExt};
 use clap::{Args, Parser, Subcommand};
-
-/// Exit codes, listed in `--help`.
-pub mod exit {
-    /// Success (also after ctrl-c or SIGTERM).
-    pub const OK: u8 = 0;
-    /// A runtime error: the torrent could not be downloaded or seeded.
-    pub const FAILURE: u8 = 1;
-    /// A usage error: bad flags or values.
-    pub const USAGE: u8 = 2;
-    /// The torrent file or URL could not be read.
-    pub const BAD_TORRENT: u8 = 3;
-    /// The data could not be read or written (disk full, permissions).
-    pub const STORAGE: u8 = 5;
-}
-
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  done (also after ctrl-c or SIGTERM, which announce `stopped` and save resume data)
-  1  the download or seeding failed
-  2  bad command line
-  3  the torrent file or URL could not be read
-  5  the data could not be read or written (disk full, permissions, paths)";
 
 /// The BitFountain console client: downloads a torrent, then seeds it until stopped.
 #[derive(Parser, Debug)]
-#[command(name = "bf-console", version, after_help = EXIT_CODES, args_conflicts_with_subcommands = true)]
+#[command(name = "bf-console", version, after_help = bf_cli::EXIT_CODES_HELP, args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -165,97 +144,35 @@ impl RunArgs {
     }
 }
 
-/// An error with the exit code it maps to.
-#[derive(Debug)]
-pub struct Failure {
-    code: u8,
-    error: anyhow::Error,
-}
-
-impl Failure {
-    /// `error`, exiting with `code`.
-    pub fn new(code: u8, error: impl Into<anyhow::Error>) -> Self {
-        Failure {
-            code,
-            error: error.into(),
-        }
-    }
-}
-
-impl<E: Into<anyhow::Error>> From<E> for Failure {
-    fn from(e: E) -> Self {
-        Failure::new(exit::FAILURE, e)
-    }
-}
-
-/// The error and its causes on one line, each cause once.
-fn one_line(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let c = cause.to_string();
-        if out.contains(&c) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&c);
-    }
-    out.replace(['\n', '\r'], " ")
-}
-
-fn init_logging(verbose: u8) {
-    use std::io::IsTerminal;
-    let default = match verbose {
-        0 => "warn",
-        1 => "info,bf_client=info",
-        2 => "debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::Info(args)) => {
-            info::run(&args).map_err(|e| Failure::new(exit::BAD_TORRENT, e))
-        }
+        Some(Command::Info(args)) => info::run(&args).exit_with(Exit::Input),
         None => {
-            init_logging(cli.run.verbose);
+            // Warnings by default; each -v one level more.
+            let _ = bf_cli::init_logging(i8::try_from(cli.run.verbose).unwrap_or(i8::MAX) - 1);
             run(cli.run)
         }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
-            eprintln!("bf-console: error: {}", one_line(&f.error));
-            ExitCode::from(f.code)
-        }
+        Err(e) => bf_cli::report("bf-console", &e),
     }
 }
 
-fn run(args: RunArgs) -> Result<(), Failure> {
+fn usage(text: String) -> anyhow::Error {
+    bf_cli::mark(anyhow::anyhow!(text), Exit::Usage)
+}
+
+fn run(args: RunArgs) -> anyhow::Result<()> {
     if args.torrent.is_none() && args.url.is_none() && args.torrent_dir.is_none() {
-        return Err(Failure::new(
-            exit::USAGE,
-            anyhow::anyhow!(
-                "nothing to do: give a .torrent file, --url or --torrent-dir (see --help)"
-            ),
+        return Err(usage(
+            "nothing to do: give a .torrent file, --url or --torrent-dir (see --help)".into(),
         ));
     }
     if let Some(r) = args.seed_ratio {
         if !(r.is_finite() && r >= 0.0) {
-            return Err(Failure::new(
-                exit::USAGE,
-                anyhow::anyhow!("--seed-ratio {r}: not a ratio"),
-            ));
+            return Err(usage(format!("--seed-ratio {r}: not a ratio")));
         }
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
