@@ -58,8 +58,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-next_port=20000
-port() { next_port=$((next_port + 1)); echo $next_port; }
+# A fresh port for every process (libtorrent will not dial again an address it remembers
+# as a seed); kept in a file because callers run in subshells.
+echo 20000 >"$BENCH_DIR/next-port"
+port() {
+    local p
+    p=$(($(cat "$BENCH_DIR/next-port") + 1))
+    echo "$p" >"$BENCH_DIR/next-port"
+    echo "$p"
+}
 
 "$BIN/bf-tracker" --port 6969 --bind 127.0.0.1 --interval 30 --min-interval 5 --no-log --no-udp \
     >"$BENCH_DIR/tracker.log" 2>&1 &
@@ -145,8 +152,7 @@ run_client() { # client torrent out -> "wall user sys rss"
             ;;
         rqbit)
             timed "$RQBIT" --disable-dht --disable-dht-persistence --listen-port "$p" \
-                download --disable-trackers=false --exit-on-finish -o "$out" "$torrent" 2>/dev/null ||
-                timed "$RQBIT" --disable-dht --disable-dht-persistence download --exit-on-finish -o "$out" "$torrent"
+                download --disable-http-api --exit-on-finish -o "$out" "$torrent"
             ;;
         aria2)
             timed aria2c --enable-dht=false --enable-dht6=false --bt-enable-lpd=false \
