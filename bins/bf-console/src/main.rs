@@ -39,7 +39,7 @@ pub struct RunArgs {
     #[arg(value_name = "TORRENT", conflicts_with_all = ["url", "torrent_dir"])]
     torrent: Option<PathBuf>,
     /// Fetch the .torrent file from this http(s) URL.
-    #[arg(long, value_name = "URL", conflicts_with = "torrent_dir")]
+    #[arg(long, value_name = "URL", conflicts_with = "torrent_dir", value_parser = parse_url)]
     url: Option<String>,
     /// Download and seed every .torrent in this folder, picking up new ones and dropping
     /// removed ones while running.
@@ -99,6 +99,15 @@ pub struct RunArgs {
     /// Log more (repeat for even more); RUST_LOG works too.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
+}
+
+fn parse_url(s: &str) -> Result<String, String> {
+    let lower = s.to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        return Err(format!("{s:?}: only http:// and https:// URLs are fetched"));
+    }
+    bf_tracker::client::validate_tracker_url(s).map_err(|e| format!("{s:?}: {e}"))?;
+    Ok(s.to_string())
 }
 
 fn parse_peer(s: &str) -> Result<SocketAddr, String> {

@@ -50,3 +50,10 @@ pub fn config(resume_dir: Option<&Path>) -> SessionConfig {
 pub async fn session(resume_dir: Option<&Path>) -> Session {
     Session::new(config(resume_dir)).await.unwrap()
 }
+
+/// The same torrent (same info-hash) with no trackers.
+pub fn without_trackers(meta: &Metainfo) -> Metainfo {
+    let mut m = meta.clone();
+    m.set_trackers(Vec::new());
+    m
+}
