@@ -36,6 +36,8 @@ pub struct EsiAllocator {
     in_flight: BTreeSet<u32>,
     received: u32,
     lost: BTreeSet<u32>,
+    /// Source ESIs whose request certainly failed: asked again before any new one.
+    reopened: BTreeSet<u32>,
     extra: u32,
 }
 
@@ -53,6 +55,7 @@ impl EsiAllocator {
             in_flight: BTreeSet::new(),
             received: 0,
             lost: BTreeSet::new(),
+            reopened: BTreeSet::new(),
             extra: 0,
         })
     }
@@ -82,6 +85,13 @@ impl EsiAllocator {
         let n = self.wanted().min(max);
         if n == 0 {
             return None;
+        }
+        if let Some(esi) = self.reopened.pop_first() {
+            self.in_flight.insert(esi);
+            return Some(EsiRun {
+                first: esi,
+                count: 1,
+            });
         }
         let (first, count) = if self.next_source < k {
             (self.next_source, n.min(k - self.next_source))
@@ -126,6 +136,37 @@ impl EsiAllocator {
         }
     }
 
+    /// These ESIs will certainly not arrive (the request was rejected, or its peer left), so
+    /// asking again cannot produce a duplicate: a source ESI among them is handed out again,
+    /// before any other, by [`Self::allocate`] or [`Self::allocate_source`] (which is how a
+    /// swarm of peers without the extension finishes a piece); a repair ESI is dropped.
+    pub fn on_gone(&mut self, esis: impl IntoIterator<Item = u32>) {
+        for esi in esis.into_iter().take(self.layout.esi_limit() as usize) {
+            if self.in_flight.remove(&esi) && self.layout.is_source(esi) {
+                self.reopened.insert(esi);
+            }
+        }
+    }
+
+    /// One source ESI for a peer that serves only blocks (no repair symbols): one whose
+    /// request certainly failed first, else the next never asked; `None` when none is left
+    /// or nothing is wanted.
+    pub fn allocate_source(&mut self) -> Option<u32> {
+        if self.wanted() == 0 {
+            return None;
+        }
+        let esi = match self.reopened.pop_first() {
+            Some(esi) => esi,
+            None if self.next_source < self.layout.source_symbols() => {
+                self.next_source += 1;
+                self.next_source - 1
+            }
+            None => return None,
+        };
+        self.in_flight.insert(esi);
+        Some(esi)
+    }
+
     /// A solve failed with what was received: ask for one more symbol.
     pub fn on_solve_failed(&mut self) {
         self.extra += 1;
@@ -164,6 +205,7 @@ impl EsiAllocator {
         self.in_flight.clear();
         self.received = 0;
         self.lost.clear();
+        self.reopened.clear();
         self.extra = 0;
     }
 }
@@ -191,6 +233,23 @@ mod tests {
         assert_eq!(a.in_flight().collect::<Vec<_>>(), vec![4, 5, 6]);
         a.on_solve_failed();
         assert_eq!(a.wanted(), 0); // 3 received + 3 in flight = K + 2
+    }
+
+    #[test]
+    fn a_certainly_lost_source_is_asked_again_of_a_plain_peer() {
+        let mut a = EsiAllocator::new(3 * SYMBOL_SIZE as u64).unwrap();
+        assert_eq!(a.allocate_source(), Some(0));
+        assert_eq!(a.allocate_source(), Some(1));
+        assert_eq!(a.allocate_source(), Some(2));
+        assert_eq!(a.allocate_source(), None);
+        // The peer with ESI 1 left: a plain peer can still fetch block 1.
+        a.on_gone([1]);
+        assert!(a.on_received(0) && a.on_received(2));
+        assert_eq!(a.allocate_source(), Some(1));
+        assert!(a.on_received(1));
+        assert_eq!(a.received(), 3);
+        assert_eq!(a.wanted(), 0);
+        assert_eq!(a.lost(), 0);
     }
 
     #[test]

@@ -56,10 +56,17 @@ impl EncoderCache {
     ///
     /// An encoder larger than the whole budget is still kept (alone) so it can be served.
     pub fn insert(&mut self, piece: u32, data: Bytes) -> Result<&mut PieceEncoder, FountainError> {
+        let enc = PieceEncoder::new(piece, data, &mut self.plans)?;
+        Ok(self.insert_prepared(enc))
+    }
+
+    /// Caches an encoder prepared elsewhere (on a worker thread: preparation costs about as
+    /// much as hashing the piece), evicting LRU entries.
+    pub fn insert_prepared(&mut self, enc: PieceEncoder) -> &mut PieceEncoder {
+        let piece = enc.piece();
         if let Some((old, _)) = self.entries.remove(&piece) {
             self.used -= old.memory_bytes();
         }
-        let enc = PieceEncoder::new(piece, data, &mut self.plans)?;
         let size = enc.memory_bytes();
         // Bounded: each round removes one entry.
         while self.used + size > self.budget && !self.entries.is_empty() {
@@ -78,7 +85,7 @@ impl EncoderCache {
         self.tick += 1;
         self.used += size;
         let entry = self.entries.entry(piece).or_insert((enc, self.tick));
-        Ok(&mut entry.0)
+        &mut entry.0
     }
 
     /// Symbol `esi` of `piece` if the piece is cached (`None` on a miss).
