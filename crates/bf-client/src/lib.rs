@@ -27,6 +27,7 @@
 //! `examples/download.rs` adds a progress line from the event stream.
 pub mod core;
 pub mod events;
+pub mod jobs;
 mod peer_io;
 pub mod resume;
 mod session;

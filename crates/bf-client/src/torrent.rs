@@ -12,12 +12,12 @@ use bf_tracker::TrackerTiers;
 use bf_tracker::{AnnounceRequest, AnnounceResponse, Event as AnnounceEvent, TrackerClient};
 use bf_wire::{Bitfield, ConnectionConfig, Handshake};
 use bytes::BytesMut;
-use sha1::{Digest, Sha1};
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
-use crate::core::{CoreConfig, CoreEvent, Input, Output, PeerKey, PieceOutcome, TorrentCore};
+use crate::core::{CoreConfig, CoreEvent, Input, Output, PeerKey, TorrentCore};
 use crate::events::{TorrentEvent, TorrentState, TorrentStatus};
+use crate::jobs;
 use crate::peer_io::{self, IoContext, PeerLink};
 use crate::resume::ResumeData;
 use crate::storage::Storage;
@@ -414,15 +414,54 @@ impl Task {
                 Output::VerifyWrite {
                     piece,
                     blocks,
+                    repairs,
                     expected,
                     block_hashes,
                 } => {
                     let storage = self.s.storage.clone();
                     let tx = self.s.io.to_torrent.clone();
                     self.s.workers.submit(move || {
-                        let outcome =
-                            verify_and_write(&storage, piece, &blocks, &expected, block_hashes);
-                        let _ = tx.blocking_send(Msg::Core(Input::PieceDone { piece, outcome }));
+                        let (outcome, work) = jobs::verify_and_write(
+                            &*storage,
+                            piece,
+                            &blocks,
+                            &repairs,
+                            &expected,
+                            block_hashes,
+                        );
+                        let _ = tx.blocking_send(Msg::Core(Input::PieceDone {
+                            piece,
+                            outcome,
+                            work,
+                        }));
+                    });
+                }
+                Output::Decode {
+                    piece,
+                    len,
+                    blocks,
+                    repairs,
+                    expected,
+                } => {
+                    let storage = self.s.storage.clone();
+                    let tx = self.s.io.to_torrent.clone();
+                    self.s.workers.submit(move || {
+                        let (outcome, work) = jobs::decode_and_write(
+                            &*storage, piece, len, &blocks, &repairs, &expected,
+                        );
+                        let _ = tx.blocking_send(Msg::Core(Input::PieceDone {
+                            piece,
+                            outcome,
+                            work,
+                        }));
+                    });
+                }
+                Output::PrepareEncoder(piece) => {
+                    let storage = self.s.storage.clone();
+                    let tx = self.s.io.to_torrent.clone();
+                    self.s.workers.submit(move || {
+                        let encoder = jobs::prepare_encoder(&*storage, piece);
+                        let _ = tx.blocking_send(Msg::Core(Input::EncoderReady { piece, encoder }));
                     });
                 }
                 Output::Read(piece) => {
@@ -701,33 +740,6 @@ fn save_resume(
         files: storage.stamps(),
     };
     r.save(path).map_err(|e| e.to_string())
-}
-
-/// Hashes a piece's blocks in order and writes them only if the hash matches.
-fn verify_and_write(
-    storage: &Storage,
-    piece: u32,
-    blocks: &[bytes::Bytes],
-    expected: &[u8; 20],
-    want_block_hashes: bool,
-) -> PieceOutcome {
-    let mut h = Sha1::new();
-    for b in blocks {
-        h.update(b);
-    }
-    let ok = <[u8; 20]>::from(h.finalize()) == *expected;
-    let block_hashes = || blocks.iter().map(|b| Sha1::digest(b).into()).collect();
-    if !ok {
-        return PieceOutcome::HashFailed {
-            block_hashes: block_hashes(),
-        };
-    }
-    match storage.write_piece(piece, blocks) {
-        Ok(()) => PieceOutcome::Written {
-            block_hashes: want_block_hashes.then(block_hashes),
-        },
-        Err(e) => PieceOutcome::WriteFailed(e.to_string()),
-    }
 }
 
 async fn sleep_until(t: Option<Instant>) {

@@ -14,6 +14,7 @@
 
 pub mod assembly;
 pub mod choker;
+mod fountain;
 mod peer;
 pub mod picker;
 pub mod rate;
@@ -25,6 +26,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bf_fountain::{EncoderCache, PieceEncoder, RepairBudget};
 use bf_metainfo::{Metainfo, PeerId};
 use bf_wire::{
     Bitfield, Connection, ConnectionConfig, Event, ExtendedHandshake, Handshake, LocalExtensions,
@@ -34,7 +36,7 @@ use bytes::{Bytes, BytesMut};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use assembly::Assembly;
+use assembly::{Assembly, Symbol};
 use choker::{Candidate, Choker};
 pub use peer::BanKey;
 use peer::{Counted, Peer};
@@ -89,6 +91,15 @@ pub struct CoreConfig {
     pub rng_seed: u64,
     /// Our client name, sent in the extended handshake.
     pub client_name: String,
+    /// Whether to offer and use the fountain extension (`bf_raptorq`) with peers that speak
+    /// it; pieces over 64 MiB go by blocks only whatever this says.
+    pub fountain: bool,
+    /// Memory for prepared encoders when serving repair symbols.
+    pub encoder_cache_bytes: usize,
+    /// Repair symbols served per second to one peer, sustained (more are rejected).
+    pub repair_rate: u32,
+    /// Repair symbols one peer may ask for at once.
+    pub repair_burst: u32,
 }
 
 impl Default for CoreConfig {
@@ -114,6 +125,10 @@ impl Default for CoreConfig {
             idle_timeout: Duration::from_secs(180),
             rng_seed: 0,
             client_name: format!("BitFountain {}", env!("CARGO_PKG_VERSION")),
+            fountain: true,
+            encoder_cache_bytes: 32 << 20,
+            repair_rate: bf_fountain::DEFAULT_REPAIR_RATE,
+            repair_burst: bf_fountain::DEFAULT_REPAIR_BURST,
         }
     }
 }
@@ -144,12 +159,21 @@ pub enum Input {
     Peers(Vec<SocketAddr>),
     /// An outgoing connection from [`Output::Connect`] failed before the handshakes.
     ConnectFailed(SocketAddr),
-    /// The result of an [`Output::VerifyWrite`].
+    /// The result of an [`Output::VerifyWrite`] or [`Output::Decode`].
     PieceDone {
         /// The piece.
         piece: u32,
         /// What happened.
         outcome: PieceOutcome,
+        /// Worker time spent hashing and decoding (not writing), for the statistics.
+        work: Duration,
+    },
+    /// The result of an [`Output::PrepareEncoder`].
+    EncoderReady {
+        /// The piece.
+        piece: u32,
+        /// The encoder, or why it could not be made (the piece could not be read).
+        encoder: Result<Box<PieceEncoder>, String>,
     },
     /// The result of an [`Output::Read`].
     PieceRead {
@@ -160,13 +184,22 @@ pub enum Input {
     },
 }
 
-/// What became of a piece handed out for verification and writing.
+/// What became of a piece handed out for verification (or decoding) and writing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PieceOutcome {
     /// The hash matched and the piece is on disk. With the block hashes when asked for.
     Written {
         /// SHA-1 of each block, when [`Output::VerifyWrite::block_hashes`] asked for them.
         block_hashes: Option<Vec<[u8; 20]>>,
+        /// Senders of symbols that differ from the verified piece (named exactly).
+        culprits: Vec<PeerKey>,
+    },
+    /// The symbols given to a decode did not determine the piece: one more is needed.
+    NeedMore,
+    /// Decoded, the piece failed its hash, and leaving out each sender in turn did not help.
+    Corrupt {
+        /// Every sender of the symbols used.
+        suspects: Vec<PeerKey>,
     },
     /// The hash did not match; nothing was written.
     HashFailed {
@@ -202,14 +235,35 @@ pub enum Output {
         piece: u32,
         /// Its blocks.
         blocks: Vec<Bytes>,
+        /// Repair symbols that arrived too but were not needed: once the piece verifies,
+        /// they are re-encoded and compared, to name senders of wrong ones.
+        repairs: Vec<Symbol>,
         /// The expected SHA-1.
         expected: [u8; 20],
         /// Whether to report each block's SHA-1 on success (to clear or name senders of an
         /// earlier failed attempt).
         block_hashes: bool,
     },
+    /// Rebuild a piece from fewer than all its blocks plus repair symbols, verify its SHA-1,
+    /// name the senders of wrong symbols, and write it only if verified; report
+    /// [`Input::PieceDone`] ([`PieceOutcome::NeedMore`] when the symbols did not suffice).
+    Decode {
+        /// The piece.
+        piece: u32,
+        /// Its length.
+        len: u32,
+        /// Blocks held: (index, bytes, sender).
+        blocks: Vec<Symbol>,
+        /// Repair symbols held: (ESI, T bytes, sender).
+        repairs: Vec<Symbol>,
+        /// The expected SHA-1.
+        expected: [u8; 20],
+    },
     /// Read a verified piece for serving; report [`Input::PieceRead`].
     Read(u32),
+    /// Read a verified piece and prepare its encoder for serving repair symbols; report
+    /// [`Input::EncoderReady`].
+    PrepareEncoder(u32),
     /// For the user.
     Event(CoreEvent),
 }
@@ -288,6 +342,26 @@ pub struct CoreStats {
     pub endgame_requests: u64,
     /// Block requests given up (peer snubbed, choked, rejected or left) and re-issued.
     pub requests_lost: u64,
+    /// Blocks received (source symbols).
+    pub blocks_received: u64,
+    /// Repair symbols asked for.
+    pub repair_requested: u64,
+    /// Repair symbols received.
+    pub repair_received: u64,
+    /// Block requests of slower peers taken over by fountain peers at the tail.
+    pub taken_over: u64,
+    /// Decodes started.
+    pub decodes: u64,
+    /// Decodes that needed one more symbol.
+    pub decode_retries: u64,
+    /// Pieces completed with repair symbols.
+    pub pieces_decoded: u32,
+    /// Worker time spent hashing pieces.
+    pub hash_time: Duration,
+    /// Worker time spent decoding pieces (the cost of the fountain exchange).
+    pub decode_time: Duration,
+    /// Repair symbols served to others.
+    pub repair_served: u64,
 }
 
 /// A peer as the user sees it.
@@ -371,11 +445,21 @@ pub struct TorrentCore {
 
     choker: Choker,
     choke_soon: bool,
+    /// Requests were lost: every peer should be offered work at the end of this input.
+    refill_soon: bool,
     cache: ReadCache,
     reading: HashMap<u32, Vec<PeerKey>>,
 
     outputs: VecDeque<Output>,
     stats: CoreStats,
+    /// Whether this torrent's pieces may travel as symbols (the extension on and pieces
+    /// within the codec's limit).
+    fountain_capable: bool,
+    encoders: EncoderCache,
+    /// Pieces whose encoder is being prepared, and the peers waiting for it.
+    preparing: HashMap<u32, Vec<PeerKey>>,
+    /// Time origin for the repair budgets (which take durations).
+    epoch: Instant,
     next_tick: Instant,
     active: bool,
     completed_announced: bool,
@@ -401,11 +485,20 @@ impl TorrentCore {
         for p in have.iter_ones() {
             picker.remove(p);
         }
+        let fountain_capable =
+            cfg.fountain && u64::from(piece_length) <= bf_fountain::MAX_PIECE_LEN;
+        if cfg.fountain && !fountain_capable {
+            tracing::info!(
+                "{}: pieces of {piece_length} bytes are over the fountain codec's limit: blocks only",
+                meta.name()
+            );
+        }
         let wire = ConnectionConfig {
             max_outgoing_requests: cfg.max_requests_per_peer,
             idle_timeout: cfg.idle_timeout,
             extensions: LocalExtensions {
-                bf_raptorq: 0,
+                // Not offered at all when unusable: peers then see blocks only, from both sides.
+                bf_raptorq: if fountain_capable { 2 } else { 0 },
                 ..LocalExtensions::default()
             },
             ..ConnectionConfig::default()
@@ -433,10 +526,15 @@ impl TorrentCore {
             strikes: HashMap::new(),
             choker,
             choke_soon: false,
+            refill_soon: false,
             cache,
             reading: HashMap::new(),
             outputs: VecDeque::new(),
             stats: CoreStats::default(),
+            fountain_capable,
+            encoders: EncoderCache::new(cfg.encoder_cache_bytes),
+            preparing: HashMap::new(),
+            epoch: now,
             next_tick: now,
             active: true,
             completed_announced: have.is_full(),
@@ -605,8 +703,15 @@ impl TorrentCore {
             k.connected = true;
             k.failures = 0;
         }
-        self.peers
-            .insert(key, Peer::new(conn, addr, theirs.peer_id, outbound, now));
+        let budget = RepairBudget::new(
+            self.cfg.repair_rate,
+            self.cfg.repair_burst,
+            now.saturating_duration_since(self.epoch),
+        );
+        self.peers.insert(
+            key,
+            Peer::new(conn, addr, theirs.peer_id, outbound, budget, now),
+        );
         self.push_event(CoreEvent::PeerConnected(addr));
         self.flush_dirty(now);
         Ok(key)
@@ -623,9 +728,19 @@ impl TorrentCore {
             return;
         };
         let requests: Vec<_> = p.conn.outstanding_requests().map(|(r, _)| r).collect();
+        if !requests.is_empty() {
+            self.refill_soon = true;
+        }
         for r in requests {
+            // It left: those requests cannot be answered, so the blocks may be asked again.
             self.release_request(key, &r);
         }
+        for asm in self.inflight.values_mut() {
+            asm.all_repairs_lost(key);
+        }
+        self.preparing
+            .values_mut()
+            .for_each(|w| w.retain(|k| *k != key));
         match &p.counted {
             Counted::Seed => self.picker.remove_seed(),
             Counted::Pieces(b) => {
@@ -699,8 +814,13 @@ impl TorrentCore {
                 }
                 self.connect_more(now);
             }
-            Input::PieceDone { piece, outcome } => self.on_piece_done(piece, outcome, now),
+            Input::PieceDone {
+                piece,
+                outcome,
+                work,
+            } => self.on_piece_done(piece, outcome, work, now),
             Input::PieceRead { piece, data } => self.on_piece_read(piece, data, now),
+            Input::EncoderReady { piece, encoder } => self.on_encoder_ready(piece, encoder, now),
         }
         self.after_input(now);
     }
@@ -708,7 +828,13 @@ impl TorrentCore {
     /// Runs what is due at `now`: rates, choking, snubbed peers, keep-alives, dialling.
     pub fn handle_timeout(&mut self, now: Instant) {
         if now >= self.next_tick {
-            self.next_tick = now + Duration::from_secs(1);
+            // Stalls are looked for four times a second while the fountain can act on them.
+            let every = if self.fountain_capable && self.missing > 0 {
+                Duration::from_millis(250)
+            } else {
+                Duration::from_secs(1)
+            };
+            self.next_tick = now + every;
             self.tick(now);
         }
         self.after_input(now);
@@ -718,6 +844,14 @@ impl TorrentCore {
         if self.choke_soon {
             self.choke_soon = false;
             self.run_choker(now, true);
+        }
+        if self.refill_soon {
+            self.refill_soon = false;
+            self.reopen_orphaned();
+            let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+            for k in keys {
+                self.fill_requests(k, now);
+            }
         }
         self.flush_dirty(now);
     }
@@ -735,6 +869,12 @@ impl TorrentCore {
             p.conn.handle_timeout(now);
             p.dirty = true;
             self.check_snub(k, now);
+        }
+        if self.check_stalls(now) {
+            self.reopen_orphaned();
+        }
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for k in keys {
             self.fill_requests(k, now);
         }
         self.run_choker(now, false);
@@ -775,10 +915,21 @@ impl TorrentCore {
 
     fn on_event(&mut self, key: PeerKey, ev: Event, now: Instant) {
         match ev {
-            Event::Choked { dropped, .. } => {
+            Event::Choked {
+                dropped,
+                dropped_symbols,
+            } => {
+                // Without the fast extension a choke drops our requests, but blocks already
+                // on the wire still come: uncertain losses.
                 for r in &dropped {
-                    self.release_request(key, r);
+                    self.give_up_request(key, r);
                 }
+                for r in &dropped_symbols {
+                    if let Some(asm) = self.inflight.get_mut(&r.piece) {
+                        asm.repairs_lost(key, r.first_esi, r.count);
+                    }
+                }
+                self.refill_soon = true;
             }
             Event::Unchoked => {
                 if let Some(p) = self.peers.get_mut(&key) {
@@ -796,7 +947,13 @@ impl TorrentCore {
             Event::HaveNone => {}
             Event::Request(r) => {
                 if let Some(p) = self.peers.get_mut(&key) {
-                    p.serve.push_back(r);
+                    p.serve.push_back(serve::ServeItem::Block(r));
+                }
+                self.serve_peer(key, now);
+            }
+            Event::SymbolRequest(r) => {
+                if let Some(p) = self.peers.get_mut(&key) {
+                    p.serve.push_back(serve::ServeItem::Symbols(r));
                 }
                 self.serve_peer(key, now);
             }
@@ -804,8 +961,9 @@ impl TorrentCore {
             Event::Block(block) => self.on_block(key, block, now),
             Event::LateBlock(block) => self.on_block(key, block, now),
             Event::Rejected(r) => {
+                // A reject is final: the block may be asked again, of anyone.
                 self.release_request(key, &r);
-                self.fill_requests(key, now);
+                self.refill_soon = true;
             }
             Event::MetadataRequest(piece) => self.serve_metadata(key, piece),
             Event::Suggest(_)
@@ -815,13 +973,17 @@ impl TorrentCore {
             | Event::MetadataData { .. }
             | Event::MetadataRejected(_)
             | Event::MetadataTimedOut(_) => {}
-            // The fountain extension is not offered (bf_raptorq id 0): the connection refuses
-            // these messages before they become events.
-            Event::SymbolRequest(_)
-            | Event::Symbol { .. }
-            | Event::LateSymbol { .. }
-            | Event::SymbolCancel(_)
-            | Event::SymbolsRejected(_) => {}
+            Event::Symbol { piece, esi, data } | Event::LateSymbol { piece, esi, data } => {
+                self.on_symbol(key, piece, esi, data, now);
+            }
+            Event::SymbolsRejected(r) => {
+                if let Some(asm) = self.inflight.get_mut(&r.piece) {
+                    asm.repairs_lost(key, r.first_esi, r.count);
+                }
+                self.refill_soon = true;
+            }
+            // Served lazily: a cancelled range no longer passes `send_symbol`.
+            Event::SymbolCancel(_) => {}
         }
     }
 

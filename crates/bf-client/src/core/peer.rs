@@ -4,11 +4,13 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
+use bf_fountain::RepairBudget;
 use bf_metainfo::PeerId;
-use bf_wire::{Bitfield, BlockRequest, Connection};
+use bf_wire::{Bitfield, Connection};
 use bytes::BytesMut;
 
 use super::rate::RateMeter;
+use super::serve::ServeItem;
 
 /// Which of the peer's pieces are counted in the picker's availability.
 #[derive(Debug, Clone)]
@@ -76,7 +78,9 @@ pub(crate) struct Peer {
     pub counted: Counted,
     /// Requests it made, in arrival order, to serve (cancelled ones are skipped lazily: the
     /// connection no longer lists them).
-    pub serve: VecDeque<BlockRequest>,
+    pub serve: VecDeque<ServeItem>,
+    /// Repair symbols it may still be sent (a token bucket): more are rejected.
+    pub repair_budget: RepairBudget,
     /// Bytes handed out for sending and not yet reported written.
     pub unsent: usize,
     /// Block bytes queued in the connection, not yet handed out in a transmit.
@@ -93,6 +97,7 @@ impl Peer {
         addr: SocketAddr,
         id: PeerId,
         outbound: bool,
+        repair_budget: RepairBudget,
         now: Instant,
     ) -> Self {
         Peer {
@@ -110,6 +115,7 @@ impl Peer {
             useful: 0,
             counted: Counted::Nothing,
             serve: VecDeque::new(),
+            repair_budget,
             unsent: 0,
             queued: 0,
             dirty: true,

@@ -1,6 +1,6 @@
 //! Downloading: which blocks to ask each peer for, what arrives, pieces finished or failed.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bf_wire::{Block, BlockRequest, SendError};
 
@@ -74,14 +74,23 @@ impl TorrentCore {
         }
         let was_idle = outstanding == 0;
         let ban_key = p.ban_key;
+        let fountain_peer = self.is_fountain_peer(key);
 
+        // 0. Fresh repair symbols where pieces this fountain peer has lack them (their blocks
+        //    were given up, or a decode wants one more).
+        if fountain_peer {
+            room -= self.request_repairs(key, room, now);
+        }
         // 1. Pieces in flight that this peer has, oldest first.
         let order = self.inflight_order.clone();
         for piece in order {
             if room == 0 {
                 break;
             }
-            if !self.peer_has(key, piece) || self.avoids(piece, ban_key) {
+            if !self.peer_has(key, piece)
+                || self.avoids(piece, ban_key)
+                || self.inflight.get(&piece).is_some_and(Assembly::is_decoding)
+            {
                 continue;
             }
             room -= self.request_open_blocks(key, piece, room, now);
@@ -98,9 +107,16 @@ impl TorrentCore {
             }
             room -= sent;
         }
-        // 3. Endgame: nothing left to start that this peer has, nothing open in flight.
-        if room > 0 && self.cfg.endgame && self.pick_new(key).is_none() {
-            room -= self.request_endgame(key, room, now);
+        // 3. The tail: nothing left to start that this peer has, nothing open in flight. A
+        //    fountain peer takes over what much slower peers still have queued, with fresh
+        //    repair symbols; a plain peer falls back to the endgame, on pieces no fountain
+        //    peer can finish.
+        if room > 0 && self.pick_new(key).is_none() {
+            if fountain_peer {
+                room -= self.take_over(key, room, now);
+            } else if self.cfg.endgame {
+                room -= self.request_endgame(key, room, now);
+            }
         }
         if was_idle && self.outstanding(key) > 0 {
             if let Some(p) = self.peers.get_mut(&key) {
@@ -150,7 +166,8 @@ impl TorrentCore {
             return;
         }
         self.picker.remove(piece);
-        self.inflight.insert(piece, Assembly::new(piece, len, now));
+        self.inflight
+            .insert(piece, Assembly::new(piece, len, self.fountain_capable, now));
         self.inflight_order.push(piece);
         self.inflight_bytes += u64::from(len);
     }
@@ -193,7 +210,8 @@ impl TorrentCore {
         let mut sent = 0;
         let order = self.inflight_order.clone();
         for piece in order {
-            if !self.peer_has(key, piece) {
+            // No endgame duplication where a fountain peer can finish the piece.
+            if !self.peer_has(key, piece) || self.fountain_alternative(piece, key) {
                 continue;
             }
             while sent < room {
@@ -236,6 +254,7 @@ impl TorrentCore {
         let len = block.data.len() as u64;
         let r = block.request();
         self.stats.downloaded += len;
+        self.stats.blocks_received += 1;
         if let Some(p) = self.peers.get_mut(&key) {
             p.down.add(now, len);
             p.last_block_at = now;
@@ -258,13 +277,7 @@ impl TorrentCore {
                         }
                     }
                 }
-                if self
-                    .inflight
-                    .get(&r.piece)
-                    .is_some_and(Assembly::is_complete)
-                {
-                    self.finish_piece(r.piece);
-                }
+                self.after_symbol(r.piece);
             }
             Some(Received::Duplicate) | None => {
                 self.stats.redundant += len;
@@ -276,8 +289,10 @@ impl TorrentCore {
         self.fill_requests(key, now);
     }
 
-    /// All blocks of `piece` are held: hand it out for hashing and writing.
-    fn finish_piece(&mut self, piece: u32) {
+    /// All blocks of `piece` are held: hand it out for hashing and writing. Whatever is
+    /// still asked of others for it is cancelled.
+    pub(super) fn finish_piece(&mut self, piece: u32) {
+        self.cancel_outstanding(piece);
         let Some(asm) = self.inflight.remove(&piece) else {
             return;
         };
@@ -286,34 +301,142 @@ impl TorrentCore {
         self.outputs.push_back(Output::VerifyWrite {
             piece,
             blocks: asm.blocks(),
+            repairs: asm.held_repairs(),
             expected,
             block_hashes: self.failed.contains_key(&piece),
         });
         self.verifying.insert(piece, Verifying { asm });
     }
 
-    pub(super) fn on_piece_done(&mut self, piece: u32, outcome: PieceOutcome, now: Instant) {
+    pub(super) fn on_piece_done(
+        &mut self,
+        piece: u32,
+        outcome: PieceOutcome,
+        work: Duration,
+        now: Instant,
+    ) {
+        if self.inflight.get(&piece).is_some_and(Assembly::is_decoding) {
+            self.stats.decode_time += work;
+            self.on_decoded(piece, outcome, now);
+            return;
+        }
         let Some(v) = self.verifying.remove(&piece) else {
             return;
         };
+        self.stats.hash_time += work;
         let len = u64::from(v.asm.piece_len());
         self.inflight_bytes = self.inflight_bytes.saturating_sub(len);
         match outcome {
-            PieceOutcome::Written { block_hashes } => {
+            PieceOutcome::Written {
+                block_hashes,
+                culprits,
+            } => {
                 if let (Some(hashes), Some(failed)) = (block_hashes, self.failed.remove(&piece)) {
                     self.judge_failed_attempt(&hashes, failed);
                 }
+                self.ban_culprits(&culprits);
                 self.avoid.remove(&piece);
                 self.on_piece_verified(piece);
             }
             PieceOutcome::HashFailed { block_hashes } => {
                 self.on_hash_failed(piece, &v.asm, &block_hashes, now);
             }
+            // Only decodes report these.
+            PieceOutcome::NeedMore | PieceOutcome::Corrupt { .. } => {
+                self.picker.insert(piece, &mut self.rng);
+            }
             PieceOutcome::WriteFailed(e) => {
                 self.picker.insert(piece, &mut self.rng);
                 self.push_event(CoreEvent::StorageFailed(e));
                 self.stop();
             }
+        }
+    }
+
+    /// The result of a decode of `piece`, which stayed in flight meanwhile.
+    fn on_decoded(&mut self, piece: u32, outcome: PieceOutcome, _now: Instant) {
+        match outcome {
+            PieceOutcome::Written { culprits, .. } => {
+                self.cancel_outstanding(piece);
+                if let Some(asm) = self.inflight.remove(&piece) {
+                    self.inflight_bytes = self
+                        .inflight_bytes
+                        .saturating_sub(u64::from(asm.piece_len()));
+                }
+                self.inflight_order.retain(|p| *p != piece);
+                self.stats.pieces_decoded += 1;
+                self.ban_culprits(&culprits);
+                self.avoid.remove(&piece);
+                self.failed.remove(&piece);
+                self.on_piece_verified(piece);
+            }
+            PieceOutcome::NeedMore => {
+                self.stats.decode_retries += 1;
+                if let Some(asm) = self.inflight.get_mut(&piece) {
+                    asm.decode_failed();
+                }
+                // Symbols that arrived during the solve may already be enough.
+                self.after_symbol(piece);
+                self.refill_soon = true;
+            }
+            PieceOutcome::Corrupt { suspects } => {
+                let Some(asm) = self.inflight.get_mut(&piece) else {
+                    return;
+                };
+                self.stats.hash_failures += 1;
+                self.stats.wasted += u64::from(asm.piece_len());
+                asm.discard();
+                let mut addrs = Vec::new();
+                let avoid = self.avoid.entry(piece).or_default();
+                for k in &suspects {
+                    if let Some(p) = self.peers.get(k) {
+                        addrs.push(p.addr);
+                        if !avoid.contains(&p.ban_key) {
+                            avoid.push(p.ban_key);
+                        }
+                    }
+                }
+                tracing::warn!(
+                    ?addrs,
+                    "piece {piece} decoded wrong and no sender could be named"
+                );
+                self.push_event(CoreEvent::HashFailed {
+                    piece,
+                    senders: addrs,
+                });
+                if let [only] = suspects[..] {
+                    self.strike(only, "sent two pieces that failed their hash");
+                }
+                self.refill_soon = true;
+            }
+            PieceOutcome::HashFailed { .. } => {}
+            PieceOutcome::WriteFailed(e) => {
+                self.push_event(CoreEvent::StorageFailed(e));
+                self.stop();
+            }
+        }
+    }
+
+    /// Bans every peer named as a sender of wrong symbols.
+    fn ban_culprits(&mut self, culprits: &[PeerKey]) {
+        for k in culprits {
+            if let Some(p) = self.peers.get(k) {
+                let (bk, addr) = (p.ban_key, p.addr);
+                self.ban(bk, addr, "sent symbols that differ from the verified piece");
+            }
+        }
+    }
+
+    /// One more strike for `key`; two ban it.
+    fn strike(&mut self, key: PeerKey, reason: &str) {
+        let Some(p) = self.peers.get(&key) else {
+            return;
+        };
+        let (bk, addr) = (p.ban_key, p.addr);
+        let strikes = self.strikes.entry(bk).or_default();
+        *strikes += 1;
+        if *strikes >= STRIKES_TO_BAN {
+            self.ban(bk, addr, reason);
         }
     }
 
@@ -427,6 +550,11 @@ impl TorrentCore {
             .map(|(k, _)| *k)
             .collect();
         for k in doomed {
+            // Its blocks in pieces still being assembled are presumed wrong: left there, they
+            // would fail those pieces and implicate whoever sends the rest.
+            for asm in self.inflight.values_mut() {
+                asm.discard_from(k);
+            }
             self.close(k, format!("banned: {reason}"));
         }
         if let BanKey::Ip(_) = key {
@@ -457,7 +585,8 @@ impl TorrentCore {
         }
         p.dirty = true;
         for r in &outstanding {
-            self.release_request(key, r);
+            // It may still answer: given up, not released.
+            self.give_up_request(key, r);
         }
         let others: Vec<PeerKey> = self.peers.keys().copied().filter(|k| *k != key).collect();
         for k in others {

@@ -1,6 +1,7 @@
 //! The core driven deterministically: several cores wired together in memory, virtual time.
 #![allow(clippy::unwrap_used)]
 
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use bytes::{Bytes, BytesMut};
 use sha1::{Digest, Sha1};
 
 use super::*;
+use crate::jobs::{self, PieceIo};
 
 pub(crate) fn torrent(data: &[u8], piece_len: u32) -> Arc<Metainfo> {
     let pieces: Vec<u8> = data
@@ -41,14 +43,55 @@ enum Behaviour {
     Corrupt,
     /// Reads nothing it is sent after the handshakes: requests to it stall.
     Stall,
+    /// Serves honest blocks but wrong repair symbols.
+    CorruptRepairs,
+}
+
+/// A node's data in memory, served through the same jobs the workers run.
+struct MemStore {
+    data: RefCell<Vec<u8>>,
+    piece_len: usize,
+    corrupt: Cell<bool>,
+    written: Cell<u64>,
+}
+
+impl PieceIo for MemStore {
+    fn write_piece(&self, piece: u32, parts: &[Bytes]) -> Result<(), String> {
+        let mut data = self.data.borrow_mut();
+        let mut at = piece as usize * self.piece_len;
+        for b in parts {
+            data[at..at + b.len()].copy_from_slice(b);
+            at += b.len();
+            self.written.set(self.written.get() + b.len() as u64);
+        }
+        Ok(())
+    }
+
+    fn read_piece(&self, piece: u32) -> Result<Bytes, String> {
+        let data = self.data.borrow();
+        let start = piece as usize * self.piece_len;
+        let end = (start + self.piece_len).min(data.len());
+        let mut d = data[start..end].to_vec();
+        if self.corrupt.get() {
+            for b in d.iter_mut().step_by(16384) {
+                *b ^= 0x55;
+            }
+        }
+        Ok(Bytes::from(d))
+    }
 }
 
 struct Node {
     core: TorrentCore,
-    data: Vec<u8>,
+    store: MemStore,
     addr: SocketAddr,
     behaviour: Behaviour,
-    written: u64,
+}
+
+impl Node {
+    fn data(&self) -> Vec<u8> {
+        self.store.data.borrow().clone()
+    }
 }
 
 /// Cores connected pairwise in memory; every transmit is delivered at once.
@@ -88,10 +131,14 @@ impl Sim {
         let core = TorrentCore::new(cfg, self.meta.clone(), have, self.now).unwrap();
         self.nodes.push(Node {
             core,
-            data,
+            store: MemStore {
+                data: RefCell::new(data),
+                piece_len: self.meta.piece_length() as usize,
+                corrupt: Cell::new(behaviour == Behaviour::Corrupt),
+                written: Cell::new(0),
+            },
             addr: SocketAddr::from(([127, 0, 0, 1], 10_000 + i as u16)),
             behaviour,
-            written: 0,
         });
         i
     }
@@ -175,52 +222,68 @@ impl Sim {
             Output::VerifyWrite {
                 piece,
                 blocks,
+                repairs,
                 expected,
                 block_hashes,
             } => {
-                let mut h = Sha1::new();
-                for b in &blocks {
-                    h.update(b);
-                }
-                let ok = <[u8; 20]>::from(h.finalize()) == expected;
-                let hashes: Vec<[u8; 20]> = blocks.iter().map(|b| Sha1::digest(b).into()).collect();
-                let outcome = if ok {
-                    let node = &mut self.nodes[i];
-                    let mut at = piece as usize * self.meta.piece_length() as usize;
-                    for b in &blocks {
-                        node.data[at..at + b.len()].copy_from_slice(b);
-                        at += b.len();
-                        node.written += b.len() as u64;
-                    }
-                    PieceOutcome::Written {
-                        block_hashes: block_hashes.then_some(hashes),
-                    }
-                } else {
-                    PieceOutcome::HashFailed {
-                        block_hashes: hashes,
-                    }
-                };
-                self.nodes[i]
-                    .core
-                    .handle_input(Input::PieceDone { piece, outcome }, now);
-            }
-            Output::Read(piece) => {
-                let node = &self.nodes[i];
-                let start = piece as usize * self.meta.piece_length() as usize;
-                let len = self.meta.piece_size(piece).unwrap() as usize;
-                let mut d = node.data[start..start + len].to_vec();
-                if node.behaviour == Behaviour::Corrupt {
-                    for b in d.iter_mut().step_by(16384) {
-                        *b ^= 0x55;
-                    }
-                }
+                let (outcome, work) = jobs::verify_and_write(
+                    &self.nodes[i].store,
+                    piece,
+                    &blocks,
+                    &repairs,
+                    &expected,
+                    block_hashes,
+                );
                 self.nodes[i].core.handle_input(
-                    Input::PieceRead {
+                    Input::PieceDone {
                         piece,
-                        data: Ok(Bytes::from(d)),
+                        outcome,
+                        work,
                     },
                     now,
                 );
+            }
+            Output::Decode {
+                piece,
+                len,
+                blocks,
+                repairs,
+                expected,
+            } => {
+                let (outcome, work) = jobs::decode_and_write(
+                    &self.nodes[i].store,
+                    piece,
+                    len,
+                    &blocks,
+                    &repairs,
+                    &expected,
+                );
+                self.nodes[i].core.handle_input(
+                    Input::PieceDone {
+                        piece,
+                        outcome,
+                        work,
+                    },
+                    now,
+                );
+            }
+            Output::Read(piece) => {
+                let data = self.nodes[i].store.read_piece(piece);
+                self.nodes[i]
+                    .core
+                    .handle_input(Input::PieceRead { piece, data }, now);
+            }
+            Output::PrepareEncoder(piece) => {
+                let node = &self.nodes[i];
+                let lie = node.behaviour == Behaviour::CorruptRepairs;
+                node.store
+                    .corrupt
+                    .set(lie || node.behaviour == Behaviour::Corrupt);
+                let encoder = jobs::prepare_encoder(&node.store, piece);
+                node.store.corrupt.set(node.behaviour == Behaviour::Corrupt);
+                self.nodes[i]
+                    .core
+                    .handle_input(Input::EncoderReady { piece, encoder }, now);
             }
             Output::Event(e) => self.events.push((i, e)),
         }
@@ -265,7 +328,7 @@ fn one_seeder_one_downloader() {
     let d = sim.add(None, Behaviour::Honest, small_cfg());
     sim.connect(d, s);
     assert!(sim.run_until(Duration::from_secs(30), |sim| sim.complete(d)));
-    assert_eq!(sim.nodes[d].data, data);
+    assert_eq!(sim.nodes[d].data(), data);
     let st = sim.nodes[d].core.stats();
     assert_eq!(st.downloaded, data.len() as u64);
     assert_eq!(st.redundant, 0);
@@ -302,7 +365,7 @@ fn downloaders_finish_from_each_other_after_the_seed_leaves() {
         .iter()
         .all(|&d| sim.complete(d))));
     for &d in &ds {
-        assert_eq!(sim.nodes[d].data, data);
+        assert_eq!(sim.nodes[d].data(), data);
     }
 }
 
@@ -316,7 +379,7 @@ fn a_corrupting_peer_is_banned_and_the_data_stays_correct() {
     sim.connect(d, bad);
     sim.connect(d, good);
     assert!(sim.run_until(Duration::from_secs(120), |sim| sim.complete(d)));
-    assert_eq!(sim.nodes[d].data, data);
+    assert_eq!(sim.nodes[d].data(), data);
     let banned: Vec<SocketAddr> = sim
         .events
         .iter()
@@ -348,7 +411,7 @@ fn a_stalling_peer_does_not_hold_the_download() {
     sim.settle();
     sim.nodes[staller].behaviour = Behaviour::Stall;
     assert!(sim.run_until(Duration::from_secs(60), |sim| sim.complete(d)));
-    assert_eq!(sim.nodes[d].data, data);
+    assert_eq!(sim.nodes[d].data(), data);
     let _ = good;
 }
 
@@ -386,4 +449,115 @@ fn picker_prefers_rare_pieces() {
     assert_eq!(core.picker.availability(5), 1);
     assert!(core.inflight.contains_key(&5), "the only piece it has");
     let _ = InfoHash([0; 20]);
+}
+
+fn stalled_swarm(fountain: bool) -> (Sim, usize, Duration) {
+    let data = content(48 * 16384, 6);
+    let cfg = CoreConfig {
+        // Far longer than the run: only the fountain may route around the staller.
+        snub_timeout: Duration::from_secs(600),
+        fountain,
+        ..small_cfg()
+    };
+    let mut sim = Sim::new(torrent(&data, 8 * 16384));
+    let staller = sim.add(Some(&data), Behaviour::Honest, cfg.clone());
+    let good = sim.add(Some(&data), Behaviour::Honest, cfg.clone());
+    let d = sim.add(None, Behaviour::Honest, cfg);
+    sim.connect(d, staller);
+    sim.connect(d, good);
+    sim.settle();
+    // From now on the staller reads nothing: requests to it are never answered, and it
+    // does not close.
+    sim.nodes[staller].behaviour = Behaviour::Stall;
+    let start = sim.now;
+    assert!(sim.run_until(Duration::from_secs(900), |sim| sim.complete(d)));
+    assert_eq!(sim.nodes[d].data(), data);
+    let took = sim.now - start;
+    (sim, d, took)
+}
+
+#[test]
+fn the_fountain_finishes_pieces_a_staller_holds_without_a_timeout() {
+    let data_len = 48 * 16384u64;
+    let (sim, d, took) = stalled_swarm(true);
+    // Virtual time: a few stall checks, far from the 600 s snub timeout.
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    let st = sim.nodes[d].core.stats();
+    assert!(st.repair_received > 0, "{st:?}");
+    assert!(st.pieces_decoded > 0, "{st:?}");
+    assert_eq!(st.redundant, 0, "no duplicate or wasted bytes: {st:?}");
+    assert_eq!(st.endgame_requests, 0, "{st:?}");
+    assert!(st.downloaded >= data_len);
+}
+
+#[test]
+fn fountain_and_block_peers_share_one_assembler() {
+    // A plain (no extension) seeder and a fountain seeder, one of which stalls: pieces mix
+    // blocks from the plain peer with repair symbols from the fountain one.
+    let data = content(40 * 16384, 7);
+    let plain = CoreConfig {
+        fountain: false,
+        snub_timeout: Duration::from_secs(600),
+        ..small_cfg()
+    };
+    let fountain = CoreConfig {
+        snub_timeout: Duration::from_secs(600),
+        ..small_cfg()
+    };
+    let mut sim = Sim::new(torrent(&data, 8 * 16384));
+    let staller = sim.add(Some(&data), Behaviour::Honest, plain.clone());
+    let p = sim.add(Some(&data), Behaviour::Honest, plain);
+    let f = sim.add(Some(&data), Behaviour::Honest, fountain.clone());
+    let d = sim.add(None, Behaviour::Honest, fountain);
+    sim.connect(d, staller);
+    sim.connect(d, p);
+    sim.connect(d, f);
+    sim.settle();
+    sim.nodes[staller].behaviour = Behaviour::Stall;
+    assert!(sim.run_until(Duration::from_secs(300), |sim| sim.complete(d)));
+    assert_eq!(sim.nodes[d].data(), data);
+    let st = sim.nodes[d].core.stats();
+    assert!(st.repair_received > 0, "{st:?}");
+    assert!(sim.nodes[p].core.stats().uploaded > 0);
+    assert!(sim.nodes[f].core.stats().repair_served > 0);
+}
+
+#[test]
+fn a_polluter_of_repair_symbols_is_named_and_banned() {
+    let data = content(32 * 16384, 8);
+    let cfg = CoreConfig {
+        snub_timeout: Duration::from_secs(600),
+        ..small_cfg()
+    };
+    let mut sim = Sim::new(torrent(&data, 8 * 16384));
+    let staller = sim.add(Some(&data), Behaviour::Honest, cfg.clone());
+    let polluter = sim.add(Some(&data), Behaviour::CorruptRepairs, cfg.clone());
+    let good = sim.add(Some(&data), Behaviour::Honest, cfg.clone());
+    let d = sim.add(None, Behaviour::Honest, cfg);
+    sim.connect(d, staller);
+    sim.connect(d, polluter);
+    sim.connect(d, good);
+    sim.settle();
+    sim.nodes[staller].behaviour = Behaviour::Stall;
+    assert!(sim.run_until(Duration::from_secs(300), |sim| sim.complete(d)));
+    assert_eq!(sim.nodes[d].data(), data);
+    let banned: Vec<SocketAddr> = sim
+        .events
+        .iter()
+        .filter_map(|(i, e)| match e {
+            CoreEvent::PeerBanned { addr, .. } if *i == d => Some(*addr),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(banned, vec![sim.nodes[polluter].addr]);
+    assert!(sim.nodes[polluter].core.stats().repair_served > 0);
+    let _ = good;
+}
+
+#[test]
+fn without_the_fountain_a_staller_holds_its_blocks_until_the_endgame() {
+    let (sim, d, _) = stalled_swarm(false);
+    let st = sim.nodes[d].core.stats();
+    assert_eq!(st.repair_received, 0);
+    assert!(st.endgame_requests > 0, "{st:?}");
 }
