@@ -161,6 +161,10 @@ async fn watch(args: &RunArgs, handle: &TorrentHandle) -> anyhow::Result<()> {
             }
         }
     }
+    if args.json {
+        // The last word for programs: the counters when the program stops.
+        progress.on_event(&TorrentEvent::Status(Box::new(handle.status())));
+    }
     progress.finish();
     Ok(())
 }

@@ -77,6 +77,10 @@ pub struct RunArgs {
     /// Peers uploaded to at once (plus one optimistic unchoke).
     #[arg(long, value_name = "N", default_value_t = 8)]
     max_uploads: usize,
+    /// Do not offer or use the fountain exchange (bf_raptorq): blocks only, as between
+    /// ordinary clients. For comparisons.
+    #[arg(long)]
+    no_fountain: bool,
     /// Exit once the download is complete instead of seeding.
     #[arg(long)]
     exit_on_complete: bool,
@@ -148,6 +152,7 @@ impl RunArgs {
         };
         cfg.core.max_peers = self.max_peers;
         cfg.core.upload_slots = self.max_uploads;
+        cfg.core.fountain = !self.no_fountain;
         cfg.connect_timeout = Duration::from_secs(10);
         cfg
     }

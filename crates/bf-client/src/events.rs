@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bf_metainfo::InfoHash;
 
-pub use crate::core::PeerSummary;
+pub use crate::core::{CoreStats, PeerSummary};
 
 /// Where a torrent is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +68,8 @@ pub struct TorrentStatus {
     pub active_for: Duration,
     /// Connected peers, one summary each.
     pub peer_list: Vec<PeerSummary>,
+    /// The engine's counters (blocks and repair symbols, decodes, worker time, …).
+    pub stats: CoreStats,
 }
 
 impl TorrentStatus {

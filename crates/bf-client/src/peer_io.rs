@@ -213,30 +213,45 @@ async fn write_loop(
     ctx: IoContext,
     _permit: Arc<Option<OwnedSemaphorePermit>>,
 ) {
+    // With an upload limit, bytes go out in slices of a twentieth of a second of the rate:
+    // the peer sees a steady stream (a burst followed by a long pause looks like a stall),
+    // and what is queued here stays small enough for a CANCEL to still catch most of it.
+    let slice = ctx.up.as_ref().map(|l| {
+        let rate = l.lock().unwrap_or_else(|e| e.into_inner()).rate();
+        ((rate / 20) as usize).max(16 * 1024)
+    });
     while let Some(mut segments) = rx.recv().await {
         // Take whatever else is queued too: one vectored write for all of it.
         while let Ok(more) = rx.try_recv() {
             segments.extend(more);
         }
-        let total: usize = segments.iter().map(Bytes::len).sum();
-        throttle(&ctx.up, total).await;
-        if write_all_vectored(&mut write, &mut segments).await.is_err() {
-            let _ = ctx
+        let mut rest = segments.into_iter().peekable();
+        // Bounded: every pass takes at least one segment.
+        while rest.peek().is_some() {
+            let mut part = Vec::new();
+            let mut bytes = 0;
+            while let Some(s) =
+                rest.next_if(|s| slice.is_none_or(|max| bytes == 0 || bytes + s.len() <= max))
+            {
+                bytes += s.len();
+                part.push(s);
+            }
+            throttle(&ctx.up, bytes).await;
+            if write_all_vectored(&mut write, &mut part).await.is_err() {
+                let _ = ctx
+                    .to_torrent
+                    .send(Msg::Core(Input::Closed { peer: key }))
+                    .await;
+                return;
+            }
+            if ctx
                 .to_torrent
-                .send(Msg::Core(Input::Closed { peer: key }))
-                .await;
-            return;
-        }
-        if ctx
-            .to_torrent
-            .send(Msg::Core(Input::Flushed {
-                peer: key,
-                bytes: total,
-            }))
-            .await
-            .is_err()
-        {
-            return;
+                .send(Msg::Core(Input::Flushed { peer: key, bytes }))
+                .await
+                .is_err()
+            {
+                return;
+            }
         }
     }
     let _ = write.shutdown().await;

@@ -387,6 +387,7 @@ impl Session {
             eta: None,
             active_for: Duration::ZERO,
             peer_list: Vec::new(),
+            stats: Default::default(),
         };
         let (status_tx, status_rx) = watch::channel(initial);
         let (events_tx, _) = broadcast::channel(1024);

@@ -333,6 +333,7 @@ impl Task {
             }
             self.drain(&mut core);
         }
+
         self.shutdown(&mut core).await;
     }
 
@@ -477,7 +478,7 @@ impl Task {
         }
     }
 
-    fn on_core_event(&mut self, core: &TorrentCore, e: CoreEvent) {
+    fn on_core_event(&mut self, core: &mut TorrentCore, e: CoreEvent) {
         let ev = match e {
             CoreEvent::PieceVerified(p) => {
                 self.resume_dirty = true;
@@ -493,6 +494,9 @@ impl Task {
                 self.pending_event = AnnounceEvent::Completed;
                 self.next_announce = Some(Instant::now());
                 self.save_resume(core, None);
+                // The status as of completion, exact, rather than up to a second old, and
+                // before the event, so that a watcher that stops there reads it.
+                self.publish_status(core);
                 TorrentEvent::Completed
             }
             CoreEvent::PeerConnected(a) => TorrentEvent::PeerConnected(a),
@@ -664,6 +668,7 @@ impl Task {
             eta: (down > 0 && left > 0).then(|| Duration::from_secs(left / down)),
             active_for: now - self.started,
             peer_list: core.peer_summaries(now),
+            stats: st,
         };
         let _ = self.s.status.send(status.clone());
         let _ = self.s.events.send(TorrentEvent::Status(Box::new(status)));

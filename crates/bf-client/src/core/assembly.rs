@@ -58,6 +58,9 @@ pub struct Repair {
     /// One more symbol wanted per failed decode.
     extra: u32,
     decoding: bool,
+    /// A decode failed its hash once and more symbols were asked so that each sender can be
+    /// left out in turn.
+    widened: bool,
 }
 
 /// A symbol of a piece, with its sender: what a decode is given.
@@ -103,6 +106,7 @@ impl Assembly {
             abandoned: 0,
             extra: 0,
             decoding: false,
+            widened: false,
         });
         Assembly {
             piece,
@@ -491,6 +495,43 @@ impl Assembly {
         }
     }
 
+    /// A decode failed its hash and no sender could be left out (too few symbols without
+    /// any one of them). The first time, the symbols are kept and as many more are wanted
+    /// as the largest sender gave, so that the next decode can leave out each sender in turn
+    /// and name the liar; returns false when that was already tried (then
+    /// [`Assembly::discard`]).
+    pub fn widen_for_leave_one_out(&mut self) -> bool {
+        let largest = {
+            let mut counts: Vec<(PeerKey, u32)> = Vec::new();
+            let senders = self
+                .slots
+                .iter()
+                .filter_map(|s| s.data.as_ref().map(|(_, p)| *p))
+                .chain(
+                    self.repair
+                        .iter()
+                        .flat_map(|r| r.held.values().map(|(_, p)| *p)),
+                );
+            for p in senders {
+                match counts.iter_mut().find(|(k, _)| *k == p) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((p, 1)),
+                }
+            }
+            counts.iter().map(|(_, n)| *n).max().unwrap_or(0)
+        };
+        let Some(r) = &mut self.repair else {
+            return false;
+        };
+        r.decoding = false;
+        if r.widened {
+            return false;
+        }
+        r.widened = true;
+        r.extra += largest;
+        true
+    }
+
     /// The piece failed its hash and no sender could be named: every symbol held is dropped
     /// and the blocks open again (outstanding requests stay; the repair counter keeps going).
     pub fn discard(&mut self) {
@@ -509,6 +550,7 @@ impl Assembly {
             r.abandoned = 0;
             r.extra = 0;
             r.decoding = false;
+            r.widened = false;
         }
     }
 

@@ -4,11 +4,10 @@
 //!
 //! Source symbols are the blocks and go out as ordinary REQUESTs to every peer, so one
 //! assembler serves both kinds of peer. Repair symbols replace what is *uncertainly* lost:
-//! a block asked of a peer that stalled (it may still arrive late, so asking it again of
-//! someone else could bring a duplicate), and, at the tail, blocks queued with peers much
-//! slower than the fountain peer that has nothing else to do. What is *certainly* lost (a
-//! REJECT, a peer that left) is simply asked again as a block: no duplicate can come of it,
-//! and no decode is needed (docs/decisions.md).
+//! a block asked of a peer that stalled, or dropped by a choke without the fast extension
+//! (it may still arrive late, so asking it again of someone else could bring a duplicate).
+//! What is *certainly* lost (a REJECT, a peer that left) is simply asked again as a block:
+//! no duplicate can come of it, and no decode is needed (docs/decisions.md).
 
 use std::time::{Duration, Instant};
 
@@ -25,12 +24,6 @@ const STALL_GAPS: f64 = 8.0;
 const STALL_MIN: Duration = Duration::from_millis(500);
 /// Before a peer's first block, this long.
 const STALL_FIRST_BLOCK: Duration = Duration::from_secs(2);
-/// At the tail a fountain peer takes over the requests of peers at least this many times
-/// slower than itself.
-const TAKEOVER_RATIO: u64 = 2;
-/// ... but leaves each of them the requests it is likely already sending: this much of its
-/// rate.
-const TAKEOVER_KEEP: Duration = Duration::from_millis(250);
 
 impl TorrentCore {
     /// Whether `key` speaks the fountain extension with us on this torrent.
@@ -45,6 +38,17 @@ impl TorrentCore {
             && self.peers.iter().any(|(k, p)| {
                 *k != except && p.conn.fountain() && p.conn.peer_has(piece) && !p.snubbed
             })
+    }
+
+    /// Whether a connected fountain peer with `piece` is not on its list of suspects.
+    fn unsuspected_fountain_peer(&self, piece: u32) -> bool {
+        let avoid = self.avoid.get(&piece);
+        self.peers.values().any(|p| {
+            p.conn.fountain()
+                && p.conn.peer_has(piece)
+                && !p.snubbed
+                && !avoid.is_some_and(|v| v.contains(&p.ban_key))
+        })
     }
 
     /// A block request of `key` is given up but may still be answered: abandoned to repair
@@ -68,6 +72,10 @@ impl TorrentCore {
     /// Asks fountain peer `key` for fresh repair symbols where pieces it has lack them;
     /// returns how many were asked.
     pub(super) fn request_repairs(&mut self, key: PeerKey, room: usize, now: Instant) -> usize {
+        // A peer that stopped answering is not asked to stand in for others.
+        if self.peers.get(&key).is_none_or(|p| p.snubbed) {
+            return 0;
+        }
         let mut sent = 0;
         let order = self.inflight_order.clone();
         for piece in order {
@@ -76,6 +84,14 @@ impl TorrentCore {
             }
             let Some(p) = self.peers.get(&key) else { break };
             if !p.conn.peer_has(piece) {
+                continue;
+            }
+            // After a failed decode the suspects are not asked for more, while others can.
+            let suspect = self
+                .avoid
+                .get(&piece)
+                .is_some_and(|v| v.contains(&p.ban_key));
+            if suspect && self.unsuspected_fountain_peer(piece) {
                 continue;
             }
             let Some(asm) = self.inflight.get_mut(&piece) else {
@@ -108,77 +124,6 @@ impl TorrentCore {
         sent
     }
 
-    /// The tail, for fountain peer `key` with room and nothing else to do: the blocks that
-    /// much slower peers still have queued for pieces `key` has are given up (the oldest few
-    /// of each peer, probably on the wire already, are left alone) and replaced by repair
-    /// symbols from `key`. Returns how many symbols were asked.
-    pub(super) fn take_over(&mut self, key: PeerKey, room: usize, now: Instant) -> usize {
-        let Some(me) = self.peers.get_mut(&key) else {
-            return 0;
-        };
-        let my_rate = me.down.rate(now).max(u64::from(BLOCK_LEN));
-        let mut slow: Vec<(PeerKey, usize)> = Vec::new();
-        for (k, p) in self.peers.iter_mut() {
-            if *k == key {
-                continue;
-            }
-            let rate = p.down.rate(now);
-            if rate.saturating_mul(TAKEOVER_RATIO) < my_rate {
-                let keep = (rate as f64 * TAKEOVER_KEEP.as_secs_f64() / f64::from(BLOCK_LEN)).ceil()
-                    as usize;
-                slow.push((*k, keep.max(1)));
-            }
-        }
-        let mut budget = room;
-        for (k, keep) in slow {
-            if budget == 0 {
-                break;
-            }
-            let Some(p) = self.peers.get(&k) else {
-                continue;
-            };
-            let mut queued: Vec<(bf_wire::BlockRequest, Instant)> = p
-                .conn
-                .outstanding_requests()
-                .filter(|(r, _)| {
-                    self.peers
-                        .get(&key)
-                        .is_some_and(|me| me.conn.peer_has(r.piece))
-                        && self
-                            .inflight
-                            .get(&r.piece)
-                            .is_some_and(|a| a.is_fountain() && !a.is_decoding())
-                })
-                .collect();
-            // Newest first: those are furthest back in the slow peer's queue.
-            queued.sort_by_key(|(_, t)| std::cmp::Reverse(*t));
-            let total = p.conn.outstanding_requests().count();
-            let may_take = total.saturating_sub(keep).min(queued.len()).min(budget);
-            let taken: Vec<bf_wire::BlockRequest> =
-                queued.into_iter().take(may_take).map(|(r, _)| r).collect();
-            if taken.is_empty() {
-                continue;
-            }
-            let Some(p) = self.peers.get_mut(&k) else {
-                continue;
-            };
-            for r in &taken {
-                let _ = p.conn.cancel(*r);
-            }
-            p.dirty = true;
-            for r in &taken {
-                if let Some(asm) = self.inflight.get_mut(&r.piece) {
-                    if let Some(i) = asm.block_of(r) {
-                        asm.give_up(i, k);
-                    }
-                }
-            }
-            self.stats.taken_over += taken.len() as u64;
-            budget -= taken.len();
-        }
-        self.request_repairs(key, room, now)
-    }
-
     /// Peers that stopped sending while we wait for blocks: their requests on pieces a
     /// fountain peer could complete are given up (cancelled, abandoned to repair symbols),
     /// long before the snub timeout. Returns whether any were.
@@ -188,7 +133,9 @@ impl TorrentCore {
         }
         let mut stalled = Vec::new();
         for (k, p) in self.peers.iter_mut() {
-            if p.conn.outstanding_requests().next().is_none() {
+            if p.conn.outstanding_requests().next().is_none()
+                && p.conn.outstanding_symbols().next().is_none()
+            {
                 continue;
             }
             let rate = p.down.rate(now);
@@ -201,6 +148,8 @@ impl TorrentCore {
                     .clamp(STALL_MIN, self.cfg.snub_timeout)
             };
             if now.saturating_duration_since(p.last_block_at) >= limit {
+                tracing::debug!(addr = %p.addr, ?limit, rate, "stall suspected");
+
                 stalled.push(*k);
             }
         }
@@ -218,7 +167,8 @@ impl TorrentCore {
                         && self.fountain_alternative(r.piece, k)
                 })
                 .collect();
-            if give_up.is_empty() {
+            let symbols: Vec<SymbolRange> = p.conn.outstanding_symbols().map(|(r, _)| r).collect();
+            if give_up.is_empty() && symbols.is_empty() {
                 continue;
             }
             tracing::debug!(addr = %p.addr, n = give_up.len(), "stalled: giving up its requests");
@@ -228,10 +178,19 @@ impl TorrentCore {
                 for r in &give_up {
                     let _ = p.conn.cancel(*r);
                 }
+                for r in &symbols {
+                    let _ = p.conn.cancel_symbols(r.piece);
+                }
                 p.dirty = true;
             }
             for r in &give_up {
                 self.give_up_request(k, r);
+            }
+            // Repair ESIs are never asked twice: the lost ones are replaced by fresh ones.
+            for r in &symbols {
+                if let Some(asm) = self.inflight.get_mut(&r.piece) {
+                    asm.repairs_lost(k, r.first_esi, r.count);
+                }
             }
             any = true;
         }

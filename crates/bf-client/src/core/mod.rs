@@ -348,8 +348,6 @@ pub struct CoreStats {
     pub repair_requested: u64,
     /// Repair symbols received.
     pub repair_received: u64,
-    /// Block requests of slower peers taken over by fountain peers at the tail.
-    pub taken_over: u64,
     /// Decodes started.
     pub decodes: u64,
     /// Decodes that needed one more symbol.
@@ -447,6 +445,10 @@ pub struct TorrentCore {
     choke_soon: bool,
     /// Requests were lost: every peer should be offered work at the end of this input.
     refill_soon: bool,
+    /// Payload bytes per second from all peers, as of the last tick.
+    total_down_rate: u64,
+    /// ... and from the fastest one.
+    max_peer_rate: u64,
     cache: ReadCache,
     reading: HashMap<u32, Vec<PeerKey>>,
 
@@ -527,6 +529,8 @@ impl TorrentCore {
             choker,
             choke_soon: false,
             refill_soon: false,
+            total_down_rate: 0,
+            max_peer_rate: 0,
             cache,
             reading: HashMap::new(),
             outputs: VecDeque::new(),
@@ -870,6 +874,10 @@ impl TorrentCore {
             p.dirty = true;
             self.check_snub(k, now);
         }
+        let rates: Vec<u64> = self.peers.values_mut().map(|p| p.down.rate(now)).collect();
+        self.total_down_rate = rates.iter().sum();
+        self.max_peer_rate = rates.iter().copied().max().unwrap_or(0);
+
         if self.check_stalls(now) {
             self.reopen_orphaned();
         }

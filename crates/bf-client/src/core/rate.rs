@@ -51,16 +51,15 @@ impl RateMeter {
     }
 
     /// Bytes per second at `now`, averaged over the complete buckets plus the current one
-    /// pro rata (so a fresh meter does not read as zero for a whole second).
+    /// pro rata, and over at least a second: a young meter reads low rather than high (a
+    /// rate limiter's first burst, read over a tenth of a second, would promise several
+    /// times the real rate, and requests sized to that promise are held for seconds).
     pub fn rate(&mut self, now: Instant) -> u64 {
         self.advance(now);
         let elapsed = now.saturating_duration_since(self.origin);
         let into_current = elapsed.as_secs_f64() - self.head_second as f64;
         let complete = (self.head_second as usize).min(Self::BUCKETS - 1);
-        let span = complete as f64 + into_current.clamp(0.0, 1.0);
-        if span <= 0.05 {
-            return 0;
-        }
+        let span = (complete as f64 + into_current.clamp(0.0, 1.0)).max(1.0);
         let sum: u64 = self.buckets.iter().sum();
         (sum as f64 / span) as u64
     }

@@ -11,11 +11,21 @@ use super::{
 
 /// Strikes (pieces that failed their hash with blocks from the peer) that get a peer banned.
 const STRIKES_TO_BAN: u32 = 2;
+/// Fewest requests kept outstanding to a peer that is sending: enough to hide a round trip
+/// on a fast path, little enough to be lost cheaply on a slow one.
+const MIN_QUEUE: usize = 4;
 
 impl TorrentCore {
-    /// How many requests `key` should have outstanding: its rate times the queue time,
-    /// within [initial, max]; one while snubbed.
+    /// How many requests `key` should have outstanding: its rate times the queue time, but
+    /// near the end only its share of what is left (the time everything left takes at the
+    /// whole download rate), so that every peer's queue drains at about the same moment and
+    /// no slow peer is left holding the last blocks; at most the configured maximum, one
+    /// while snubbed.
     fn queue_target(&mut self, key: PeerKey, now: Instant) -> usize {
+        let left_blocks =
+            u64::from(self.missing) * u64::from(self.shape.piece_length().div_ceil(BLOCK_LEN));
+        let total_rate = self.total_down_rate;
+        let peers = self.peers.len().max(1) as u64;
         let Some(p) = self.peers.get_mut(&key) else {
             return 0;
         };
@@ -23,11 +33,28 @@ impl TorrentCore {
             return 1;
         }
         let rate = p.down.rate(now);
-        let by_rate = (rate as f64 * self.cfg.request_queue_time.as_secs_f64()
-            / f64::from(BLOCK_LEN)) as usize;
-        by_rate
-            .max(self.cfg.initial_requests)
-            .min(self.cfg.max_requests_per_peer)
+        if rate == 0 {
+            // Not measured yet: a fixed start, but never more than a fair share of the rest.
+            return self
+                .cfg
+                .initial_requests
+                .min((left_blocks / peers).max(2) as usize)
+                .min(self.cfg.max_requests_per_peer);
+        }
+        // Every peer's queue spans the same time: the queue time, but no longer than the
+        // fastest peer's queue at its cap lasts (else the fast peer would run dry first and
+        // wait for the slow ones at the end), nor than what is left takes.
+        let max = self.cfg.max_requests_per_peer.max(MIN_QUEUE);
+        let mut horizon = self.cfg.request_queue_time.as_secs_f64();
+        if self.max_peer_rate > 0 {
+            horizon = horizon.min(max as f64 * f64::from(BLOCK_LEN) / self.max_peer_rate as f64);
+        }
+        if total_rate > 0 {
+            let to_end = left_blocks as f64 * f64::from(BLOCK_LEN) / total_rate as f64;
+            horizon = horizon.min(to_end);
+        }
+        let by_rate = (rate as f64 * horizon / f64::from(BLOCK_LEN)).ceil() as usize;
+        by_rate.clamp(MIN_QUEUE, max)
     }
 
     /// Requests outstanding to `key`, from the connection's remaining capacity (O(1)).
@@ -61,6 +88,7 @@ impl TorrentCore {
         }
         let target = self.queue_target(key, now);
         let outstanding = self.outstanding(key);
+
         let Some(p) = self.peers.get(&key) else {
             return;
         };
@@ -108,15 +136,11 @@ impl TorrentCore {
             room -= sent;
         }
         // 3. The tail: nothing left to start that this peer has, nothing open in flight. A
-        //    fountain peer takes over what much slower peers still have queued, with fresh
-        //    repair symbols; a plain peer falls back to the endgame, on pieces no fountain
-        //    peer can finish.
-        if room > 0 && self.pick_new(key).is_none() {
-            if fountain_peer {
-                room -= self.take_over(key, room, now);
-            } else if self.cfg.endgame {
-                room -= self.request_endgame(key, room, now);
-            }
+        //    plain peer falls back to the endgame, on pieces no fountain peer can finish; a
+        //    fountain peer does not duplicate: what others have queued will come (the queues
+        //    were sized to drain together), and what stalls is replaced by repair symbols.
+        if room > 0 && !fountain_peer && self.cfg.endgame && self.pick_new(key).is_none() {
+            room -= self.request_endgame(key, room, now);
         }
         if was_idle && self.outstanding(key) > 0 {
             if let Some(p) = self.peers.get_mut(&key) {
@@ -384,9 +408,12 @@ impl TorrentCore {
                     return;
                 };
                 self.stats.hash_failures += 1;
-                self.stats.wasted += u64::from(asm.piece_len());
-                asm.discard();
+                if !asm.widen_for_leave_one_out() {
+                    self.stats.wasted += u64::from(asm.piece_len());
+                    asm.discard();
+                }
                 let mut addrs = Vec::new();
+
                 let avoid = self.avoid.entry(piece).or_default();
                 for k in &suspects {
                     if let Some(p) = self.peers.get(k) {

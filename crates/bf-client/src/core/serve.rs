@@ -21,6 +21,9 @@ pub(crate) enum ServeItem {
     Paid(SymbolRange),
 }
 
+/// Bytes queued for a peer's socket that are always allowed, whatever its rate.
+const MIN_UNSENT: usize = 512 * 1024;
+
 /// What serving the front of a queue needs first.
 enum Need {
     Piece(u32),
@@ -148,7 +151,13 @@ impl TorrentCore {
                     }
                 });
             }
-            if p.unsent + p.queued >= self.cfg.max_unsent_bytes {
+            // A quarter second of what the peer takes, within bounds: enough to keep a fast
+            // socket busy, little enough that a CANCEL still finds most requests unsent.
+            let limit = ((p.up.rate(now) / 4) as usize).clamp(
+                MIN_UNSENT.min(self.cfg.max_unsent_bytes),
+                self.cfg.max_unsent_bytes,
+            );
+            if p.unsent + p.queued >= limit {
                 return;
             }
             let Some(item) = p.serve.front().copied() else {

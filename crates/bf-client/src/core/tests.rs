@@ -41,7 +41,8 @@ enum Behaviour {
     Honest,
     /// Flips a byte in every block it serves.
     Corrupt,
-    /// Reads nothing it is sent after the handshakes: requests to it stall.
+    /// Never finishes reading a piece from its disk: requests to it stall, while the
+    /// connection stays open and its messages flow.
     Stall,
     /// Serves honest blocks but wrong repair symbols.
     CorruptRepairs,
@@ -191,9 +192,6 @@ impl Sim {
                 let Some(&(j, kj)) = self.links.get(&(i, peer)) else {
                     return;
                 };
-                if self.nodes[j].behaviour == Behaviour::Stall {
-                    return;
-                }
                 let mut buf = BytesMut::new();
                 for s in segments {
                     buf.extend_from_slice(&s);
@@ -267,6 +265,8 @@ impl Sim {
                     now,
                 );
             }
+            Output::Read(_) | Output::PrepareEncoder(_)
+                if self.nodes[i].behaviour == Behaviour::Stall => {}
             Output::Read(piece) => {
                 let data = self.nodes[i].store.read_piece(piece);
                 self.nodes[i]
@@ -403,13 +403,8 @@ fn a_stalling_peer_does_not_hold_the_download() {
     let good = sim.add(Some(&data), Behaviour::Honest, cfg.clone());
     let staller = sim.add(Some(&data), Behaviour::Stall, cfg.clone());
     let d = sim.add(None, Behaviour::Honest, cfg);
-    // Both seeds announce HAVE ALL during the handshakes, delivered before the staller
-    // stops reading.
-    sim.nodes[staller].behaviour = Behaviour::Honest;
     sim.connect(d, staller);
     sim.connect(d, good);
-    sim.settle();
-    sim.nodes[staller].behaviour = Behaviour::Stall;
     assert!(sim.run_until(Duration::from_secs(60), |sim| sim.complete(d)));
     assert_eq!(sim.nodes[d].data(), data);
     let _ = good;
@@ -460,17 +455,44 @@ fn stalled_swarm(fountain: bool) -> (Sim, usize, Duration) {
         ..small_cfg()
     };
     let mut sim = Sim::new(torrent(&data, 8 * 16384));
-    let staller = sim.add(Some(&data), Behaviour::Honest, cfg.clone());
+    let staller = sim.add(Some(&data), Behaviour::Stall, cfg.clone());
     let good = sim.add(Some(&data), Behaviour::Honest, cfg.clone());
     let d = sim.add(None, Behaviour::Honest, cfg);
     sim.connect(d, staller);
     sim.connect(d, good);
-    sim.settle();
-    // From now on the staller reads nothing: requests to it are never answered, and it
-    // does not close.
-    sim.nodes[staller].behaviour = Behaviour::Stall;
     let start = sim.now;
-    assert!(sim.run_until(Duration::from_secs(900), |sim| sim.complete(d)));
+    let ok = sim.run_until(Duration::from_secs(900), |sim| sim.complete(d));
+    if !ok {
+        let c = &sim.nodes[d].core;
+        eprintln!("stats {:?}", c.stats());
+        for (p, a) in &c.inflight {
+            eprintln!("piece {p}: held {} open {} abandoned {} deficit {} reqs {:?} repairs held {} decoding {}", a.held(), a.open(), a.abandoned(), a.deficit(), a.block_requests(), a.repairs_held(), a.is_decoding());
+        }
+        eprintln!("verifying {:?}", c.verifying.keys().collect::<Vec<_>>());
+        for (k, p) in &c.peers {
+            eprintln!(
+                "peer {k:?} fountain {} snubbed {} choking {} interested {} out_symbols {:?}",
+                p.conn.fountain(),
+                p.snubbed,
+                p.conn.peer_choking(),
+                p.conn.am_interested(),
+                p.conn.outstanding_symbols().collect::<Vec<_>>()
+            );
+        }
+        for n in &sim.nodes {
+            for (k, p) in &n.core.peers {
+                eprintln!(
+                    "node {} peer {k:?} serve {:?} peer_sym {:?} unsent {} queued {}",
+                    n.addr,
+                    p.serve,
+                    p.conn.peer_symbol_requests().collect::<Vec<_>>(),
+                    p.unsent,
+                    p.queued
+                );
+            }
+        }
+    }
+    assert!(ok);
     assert_eq!(sim.nodes[d].data(), data);
     let took = sim.now - start;
     (sim, d, took)
@@ -505,15 +527,13 @@ fn fountain_and_block_peers_share_one_assembler() {
         ..small_cfg()
     };
     let mut sim = Sim::new(torrent(&data, 8 * 16384));
-    let staller = sim.add(Some(&data), Behaviour::Honest, plain.clone());
+    let staller = sim.add(Some(&data), Behaviour::Stall, plain.clone());
     let p = sim.add(Some(&data), Behaviour::Honest, plain);
     let f = sim.add(Some(&data), Behaviour::Honest, fountain.clone());
     let d = sim.add(None, Behaviour::Honest, fountain);
     sim.connect(d, staller);
     sim.connect(d, p);
     sim.connect(d, f);
-    sim.settle();
-    sim.nodes[staller].behaviour = Behaviour::Stall;
     assert!(sim.run_until(Duration::from_secs(300), |sim| sim.complete(d)));
     assert_eq!(sim.nodes[d].data(), data);
     let st = sim.nodes[d].core.stats();
@@ -530,15 +550,13 @@ fn a_polluter_of_repair_symbols_is_named_and_banned() {
         ..small_cfg()
     };
     let mut sim = Sim::new(torrent(&data, 8 * 16384));
-    let staller = sim.add(Some(&data), Behaviour::Honest, cfg.clone());
+    let staller = sim.add(Some(&data), Behaviour::Stall, cfg.clone());
     let polluter = sim.add(Some(&data), Behaviour::CorruptRepairs, cfg.clone());
     let good = sim.add(Some(&data), Behaviour::Honest, cfg.clone());
     let d = sim.add(None, Behaviour::Honest, cfg);
     sim.connect(d, staller);
     sim.connect(d, polluter);
     sim.connect(d, good);
-    sim.settle();
-    sim.nodes[staller].behaviour = Behaviour::Stall;
     assert!(sim.run_until(Duration::from_secs(300), |sim| sim.complete(d)));
     assert_eq!(sim.nodes[d].data(), data);
     let banned: Vec<SocketAddr> = sim
