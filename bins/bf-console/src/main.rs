@@ -2,6 +2,7 @@
 //! BitTorrent's bittorrent-console), seeds a whole folder of torrents (its launchmany), and
 //! shows what a .torrent holds (`info`, its torrentinfo).
 
+mod demo;
 mod download;
 mod info;
 mod launch;
@@ -30,6 +31,9 @@ struct Cli {
 enum Command {
     /// Show what a .torrent file holds: name, info-hash, files, pieces, trackers.
     Info(info::InfoArgs),
+    /// Run a local fountain swarm on loopback (tracker, seeders, a staller, downloaders) and
+    /// show what the exchange did. Needs nothing but this program.
+    Demo(demo::DemoArgs),
 }
 
 /// Downloading and seeding.
@@ -162,6 +166,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Info(args)) => info::run(&args).exit_with(Exit::Input),
+        Some(Command::Demo(args)) => {
+            let _ = bf_cli::init_logging(-1);
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)
+                .and_then(|rt| rt.block_on(demo::run(args)))
+        }
         None => {
             // Warnings by default; each -v one level more.
             let _ = bf_cli::init_logging(i8::try_from(cli.run.verbose).unwrap_or(i8::MAX) - 1);

@@ -168,6 +168,7 @@ pub fn event_json(ev: &TorrentEvent) -> Option<serde_json::Value> {
             "repair_received": st.stats.repair_received,
             "repair_requested": st.stats.repair_requested,
             "pieces_decoded": st.stats.pieces_decoded,
+            "raced": st.stats.raced,
             "endgame_requests": st.stats.endgame_requests,
             "repair_served": st.stats.repair_served,
             "hash_secs": st.stats.hash_time.as_secs_f64(),

@@ -32,6 +32,7 @@ mod peer_io;
 pub mod resume;
 mod session;
 pub mod storage;
+pub mod testpeer;
 mod torrent;
 pub mod workers;
 

@@ -88,6 +88,8 @@ pub struct Assembly {
     held: u32,
     next_open: u32,
     repair: Option<Repair>,
+    /// A request of this piece went to a peer that stopped answering.
+    given_up: bool,
     /// When the piece was started (older pieces are finished first).
     pub started: Instant,
 }
@@ -116,6 +118,7 @@ impl Assembly {
             held: 0,
             next_open: 0,
             repair,
+            given_up: false,
             started: now,
         }
     }
@@ -241,10 +244,12 @@ impl Assembly {
     }
 
     /// `peer`'s request for block `i` was given up although its answer may still come (the
-    /// peer stalled, or choked us and dropped it). A fountain piece abandons the block (a
+    /// peer stalled — `stalled` — or choked us and dropped it, or is much slower than a
+    /// fountain peer taking over at the tail). A fountain piece abandons the block (a
     /// repair symbol replaces it, so a late copy is never a duplicate); otherwise the block
     /// opens again. Whether the block is now abandoned.
-    pub fn give_up(&mut self, i: u32, peer: PeerKey) -> bool {
+    pub fn give_up(&mut self, i: u32, peer: PeerKey, stalled: bool) -> bool {
+        self.given_up |= stalled && self.is_requested_by(i, peer);
         if self.repair.is_none() {
             self.release(i, peer);
             return false;
@@ -331,6 +336,11 @@ impl Assembly {
             }
         }
         out
+    }
+
+    /// Whether a request of this piece was given up because its peer stopped answering.
+    pub fn was_held_up(&self) -> bool {
+        self.given_up
     }
 
     /// Whether anyone has a block or a repair symbol of this piece requested.
@@ -421,6 +431,16 @@ impl Assembly {
         if let Some(r) = &mut self.repair {
             r.in_flight.retain(|_, (p, _)| *p != peer);
         }
+    }
+
+    /// Symbols needed to complete the piece: K, plus one per failed decode.
+    pub fn need(&self) -> u32 {
+        self.block_count() + self.repair.as_ref().map_or(0, |r| r.extra)
+    }
+
+    /// Repair symbols of this piece in flight.
+    pub fn repairs_in_flight(&self) -> u32 {
+        self.repair.as_ref().map_or(0, |r| r.in_flight.len() as u32)
     }
 
     /// Peers with repair symbols of this piece in flight.

@@ -24,6 +24,11 @@ const STALL_GAPS: f64 = 8.0;
 const STALL_MIN: Duration = Duration::from_millis(500);
 /// Before a peer's first block, this long.
 const STALL_FIRST_BLOCK: Duration = Duration::from_secs(2);
+/// At the tail a fountain peer races the queued blocks of peers at least this many times
+/// slower than itself ...
+const RACE_RATIO: u64 = 2;
+/// ... whose queues take longer than this to drain.
+const RACE_MIN_DRAIN: Duration = Duration::from_millis(100);
 
 impl TorrentCore {
     /// Whether `key` speaks the fountain extension with us on this torrent.
@@ -38,6 +43,23 @@ impl TorrentCore {
             && self.peers.iter().any(|(k, p)| {
                 *k != except && p.conn.fountain() && p.conn.peer_has(piece) && !p.snubbed
             })
+    }
+
+    /// Whether another fountain peer with `piece` could send repair symbols at least twice
+    /// as fast as `key` does now (its best rate so far against `key`'s current one).
+    fn better_stand_in(&self, key: PeerKey, piece: u32) -> bool {
+        let Some(me) = self.peers.get(&key) else {
+            return false;
+        };
+        let mine = me.last_rate;
+        self.peers.iter().any(|(k, p)| {
+            *k != key
+                && p.conn.fountain()
+                && p.conn.peer_has(piece)
+                && !p.snubbed
+                && !p.conn.peer_choking()
+                && p.peak_rate >= mine.saturating_mul(2).max(u64::from(BLOCK_LEN))
+        })
     }
 
     /// Whether a connected fountain peer with `piece` is not on its list of suspects.
@@ -59,7 +81,7 @@ impl TorrentCore {
             if let Some(i) = asm.block_of(r) {
                 if asm.is_requested_by(i, key) {
                     if alternative {
-                        asm.give_up(i, key);
+                        asm.give_up(i, key, true);
                     } else {
                         asm.release(i, key);
                     }
@@ -94,6 +116,12 @@ impl TorrentCore {
             if suspect && self.unsuspected_fountain_peer(piece) {
                 continue;
             }
+            // Repair symbols replace what stalled: ask a peer that can send them fast, and
+            // leave a busy or slow one (often the only seeder, the scarcest bandwidth there
+            // is) to pieces only it has.
+            if self.better_stand_in(key, piece) {
+                continue;
+            }
             let Some(asm) = self.inflight.get_mut(&piece) else {
                 continue;
             };
@@ -124,6 +152,98 @@ impl TorrentCore {
         sent
     }
 
+    /// The tail, for fountain peer `key` with room and nothing else to do: for each piece it
+    /// has, as many fresh repair symbols as there are blocks still queued with peers much
+    /// slower than it (at least twice, and a queue that takes them over a tenth of a second
+    /// to drain). Those requests are not cancelled: whichever symbols arrive first complete
+    /// the piece, every one of them useful until then (nothing is asked twice), and the rest
+    /// are cancelled once it verifies. The endgame's benefit without its duplicates: a scarce
+    /// seeder's bandwidth is not spent on a block another peer can stand in for. Returns how
+    /// many symbols were asked.
+    pub(super) fn race_tail(&mut self, key: PeerKey, room: usize, now: Instant) -> usize {
+        let Some(me) = self.peers.get_mut(&key) else {
+            return 0;
+        };
+        if me.snubbed {
+            return 0;
+        }
+        // What it can do when asked: a peer that has had little to send reads slow now.
+        let my_rate = me
+            .peak_rate
+            .max(me.down.rate(now))
+            .max(u64::from(BLOCK_LEN));
+        let outstanding_blocks = |p: &super::peer::Peer| p.conn.outstanding_requests().count();
+        let slow: Vec<PeerKey> = self
+            .peers
+            .iter_mut()
+            .filter(|(k, _)| **k != key)
+            .filter_map(|(k, p)| {
+                let rate = p.down.rate(now);
+                let queued = outstanding_blocks(p) as f64 * f64::from(BLOCK_LEN);
+                let drain = if rate == 0 {
+                    f64::INFINITY
+                } else {
+                    queued / rate as f64
+                };
+                (rate.saturating_mul(RACE_RATIO) < my_rate && drain > RACE_MIN_DRAIN.as_secs_f64())
+                    .then_some(*k)
+            })
+            .collect();
+        if slow.is_empty() {
+            return 0;
+        }
+        let mut sent = 0;
+        let order = self.inflight_order.clone();
+        for piece in order {
+            if sent >= room {
+                break;
+            }
+            if !self.peer_has(key, piece) {
+                continue;
+            }
+            let Some(asm) = self.inflight.get_mut(&piece) else {
+                continue;
+            };
+            if !asm.is_fountain() || asm.is_decoding() {
+                continue;
+            }
+            // What the piece lacks once everything but the slow peers' queues arrives: the
+            // blocks held and asked of others count, the slow peers' do not.
+            let requests = asm.block_requests();
+            let late = requests.iter().filter(|(_, p)| slow.contains(p)).count() as u32;
+            let coming = requests.len() as u32 - late;
+            let lacking = asm
+                .need()
+                .saturating_sub(asm.held() + asm.repairs_held() + asm.repairs_in_flight() + coming);
+            let want = lacking.min(late).min((room - sent) as u32);
+            if want == 0 {
+                continue;
+            }
+            let Some((first, count)) = asm.take_repair(want, key, now) else {
+                continue;
+            };
+            let Some(p) = self.peers.get_mut(&key) else {
+                break;
+            };
+            match p
+                .conn
+                .request_symbols(SymbolRange::new(piece, first, count), now)
+            {
+                Ok(()) => {
+                    p.dirty = true;
+                    sent += count as usize;
+                    self.stats.repair_requested += u64::from(count);
+                    self.stats.raced += u64::from(count);
+                }
+                Err(_) => {
+                    asm.repairs_lost(key, first, count);
+                    break;
+                }
+            }
+        }
+        sent
+    }
+
     /// Peers that stopped sending while we wait for blocks: their requests on pieces a
     /// fountain peer could complete are given up (cancelled, abandoned to repair symbols),
     /// long before the snub timeout. Returns whether any were.
@@ -131,6 +251,7 @@ impl TorrentCore {
         if !self.fountain_capable {
             return false;
         }
+        let tail = self.picker.pickable_count() == 0;
         let mut stalled = Vec::new();
         for (k, p) in self.peers.iter_mut() {
             if p.conn.outstanding_requests().next().is_none()
@@ -139,7 +260,13 @@ impl TorrentCore {
                 continue;
             }
             let rate = p.down.rate(now);
-            let limit = if p.down.total() == 0 {
+            // A peer already snubbed gets no grace: its probe request is given up at once at
+            // the tail (where it could be the last block waited for), soon otherwise.
+            let limit = if p.snubbed && tail {
+                Duration::ZERO
+            } else if p.snubbed {
+                STALL_MIN
+            } else if p.down.total() == 0 {
                 STALL_FIRST_BLOCK
             } else if rate == 0 {
                 STALL_MIN.max(Duration::from_secs(1))

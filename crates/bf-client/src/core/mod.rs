@@ -354,6 +354,10 @@ pub struct CoreStats {
     pub decode_retries: u64,
     /// Pieces completed with repair symbols.
     pub pieces_decoded: u32,
+    /// Repair symbols asked at the tail, racing blocks queued with much slower peers.
+    pub raced: u64,
+    /// Pieces completed although a request of theirs went to a peer that stopped answering.
+    pub pieces_held_up: u32,
     /// Worker time spent hashing pieces.
     pub hash_time: Duration,
     /// Worker time spent decoding pieces (the cost of the fountain exchange).
@@ -874,7 +878,16 @@ impl TorrentCore {
             p.dirty = true;
             self.check_snub(k, now);
         }
-        let rates: Vec<u64> = self.peers.values_mut().map(|p| p.down.rate(now)).collect();
+        let rates: Vec<u64> = self
+            .peers
+            .values_mut()
+            .map(|p| {
+                let r = p.down.rate(now);
+                p.peak_rate = p.peak_rate.max(r);
+                p.last_rate = r;
+                r
+            })
+            .collect();
         self.total_down_rate = rates.iter().sum();
         self.max_peer_rate = rates.iter().copied().max().unwrap_or(0);
 

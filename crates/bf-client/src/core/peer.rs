@@ -89,6 +89,11 @@ pub(crate) struct Peer {
     pub dirty: bool,
     /// Blocks received from it that were already held (endgame copies).
     pub redundant: u64,
+    /// The highest download rate seen from it (what it can do when asked, not what it
+    /// does now).
+    pub peak_rate: u64,
+    /// Its download rate as of the last tick.
+    pub last_rate: u64,
 }
 
 impl Peer {
@@ -120,6 +125,8 @@ impl Peer {
             queued: 0,
             dirty: true,
             redundant: 0,
+            peak_rate: 0,
+            last_rate: 0,
         }
     }
 

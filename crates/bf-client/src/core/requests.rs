@@ -86,6 +86,11 @@ impl TorrentCore {
         if !p.conn.am_interested() || p.conn.peer_choking() {
             return;
         }
+        // A snubbed peer gets one request at a time to see whether it recovers, but not at
+        // the tail, where that one block could be the last the download waits for.
+        if p.snubbed && self.picker.pickable_count() == 0 && !self.inflight.is_empty() {
+            return;
+        }
         let target = self.queue_target(key, now);
         let outstanding = self.outstanding(key);
 
@@ -136,11 +141,15 @@ impl TorrentCore {
             room -= sent;
         }
         // 3. The tail: nothing left to start that this peer has, nothing open in flight. A
-        //    plain peer falls back to the endgame, on pieces no fountain peer can finish; a
-        //    fountain peer does not duplicate: what others have queued will come (the queues
-        //    were sized to drain together), and what stalls is replaced by repair symbols.
-        if room > 0 && !fountain_peer && self.cfg.endgame && self.pick_new(key).is_none() {
-            room -= self.request_endgame(key, room, now);
+        //    fountain peer races what much slower peers still have queued with fresh repair
+        //    symbols (nothing asked twice); a plain peer falls back to the endgame, on
+        //    pieces no fountain peer can finish.
+        if room > 0 && self.pick_new(key).is_none() {
+            if fountain_peer {
+                room -= self.race_tail(key, room, now);
+            } else if self.cfg.endgame {
+                room -= self.request_endgame(key, room, now);
+            }
         }
         if was_idle && self.outstanding(key) > 0 {
             if let Some(p) = self.peers.get_mut(&key) {
@@ -150,7 +159,7 @@ impl TorrentCore {
         let _ = room;
     }
 
-    fn peer_has(&self, key: PeerKey, piece: u32) -> bool {
+    pub(super) fn peer_has(&self, key: PeerKey, piece: u32) -> bool {
         self.peers.get(&key).is_some_and(|p| p.conn.peer_has(piece))
     }
 
@@ -360,6 +369,9 @@ impl TorrentCore {
                 }
                 self.ban_culprits(&culprits);
                 self.avoid.remove(&piece);
+                if v.asm.was_held_up() {
+                    self.stats.pieces_held_up += 1;
+                }
                 self.on_piece_verified(piece);
             }
             PieceOutcome::HashFailed { block_hashes } => {
@@ -386,6 +398,9 @@ impl TorrentCore {
                     self.inflight_bytes = self
                         .inflight_bytes
                         .saturating_sub(u64::from(asm.piece_len()));
+                    if asm.was_held_up() {
+                        self.stats.pieces_held_up += 1;
+                    }
                 }
                 self.inflight_order.retain(|p| *p != piece);
                 self.stats.pieces_decoded += 1;
