@@ -516,3 +516,116 @@ async fn a_failed_piece_is_refetched_from_another_peer_and_the_liar_banned() {
     seed_session.shutdown().await;
     support::assert_no_engine_panics();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocks_left_behind_by_a_peer_that_left_do_not_get_an_honest_peer_banned() {
+    support::watch_panics();
+    let dir = bf_testkit::temp_dir();
+    let (data, meta, seed_session, _seed) = seeder(dir.path()).await;
+    let d = downloader(dir.path(), &meta).await;
+    let mut events = d.handle.events();
+
+    // The liar answers the first block of four pieces wrongly, then hangs up by itself.
+    let mut liar = d.dials_us(1).await;
+    liar.send(&[Message::HaveAll, Message::Unchoke]).await;
+    let mut requests: Vec<BlockRequest> = Vec::new();
+    let deadline = tokio::time::Instant::now() + CUT_OFF;
+    while tokio::time::Instant::now() < deadline
+        && requests.iter().filter(|r| r.begin == 0).count() < 4
+    {
+        if let support::Recv::Msg(Message::Request(r)) = liar.recv(Duration::from_millis(200)).await
+        {
+            requests.push(r);
+        }
+    }
+    let firsts: Vec<BlockRequest> = requests.into_iter().filter(|r| r.begin == 0).collect();
+    assert!(firsts.len() >= 4);
+    for r in &firsts[..4] {
+        let at = (u64::from(r.piece) * PIECE) as usize;
+        let wrong: Vec<u8> = data[at..at + r.length as usize]
+            .iter()
+            .map(|b| !b)
+            .collect();
+        liar.send(&[Message::Piece(Block {
+            piece: r.piece,
+            begin: 0,
+            data: Bytes::from(wrong),
+        })])
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(liar);
+    let st = support::wait_status(&d.handle, CUT_OFF, |s| s.peers == 0).await;
+    assert!(st.is_ok(), "{st:?}");
+
+    d.handle.add_peers(vec![seed_session.listen_addr()]).await;
+    let done = tokio::time::timeout(Duration::from_secs(20), d.handle.wait_complete()).await;
+    let wrongly_banned = support::wait_event(&mut events, Duration::from_millis(10), |e| {
+        matches!(e, TorrentEvent::PeerBanned { .. })
+    })
+    .await;
+    assert!(
+        wrongly_banned.is_none(),
+        "the honest seeder was banned: {wrongly_banned:?}"
+    );
+    assert!(matches!(done, Ok(Ok(()))), "{:?}", d.handle.status());
+    assert_eq!(std::fs::read(&d.out).unwrap(), data);
+    d.session.shutdown().await;
+    seed_session.shutdown().await;
+    support::assert_no_engine_panics();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_liar_mixing_its_blocks_with_an_honest_peer_does_not_get_it_banned() {
+    support::watch_panics();
+    let dir = bf_testkit::temp_dir();
+    let (data, meta, seed_session, _seed) = seeder(dir.path()).await;
+    let d = downloader(dir.path(), &meta).await;
+    let mut events = d.handle.events();
+
+    // The liar answers the first block of two pieces wrongly and stalls every other request,
+    // so the honest seeder ends up sending the rest of those two pieces.
+    let liar = d.dials_us(1).await;
+    let liar_addr = liar.local;
+    let wrong: Arc<Mutex<Vec<u32>>> = Arc::new(Mutex::new(Vec::new()));
+    let w = wrong.clone();
+    let served = tokio::spawn(fake_seed(
+        liar,
+        data.clone(),
+        PIECE,
+        Duration::from_secs(25),
+        move |r| {
+            let mut w = w.lock().unwrap();
+            if r.begin == 0 && w.len() < 2 && !w.contains(&r.piece) {
+                w.push(r.piece);
+                Answer::Corrupt
+            } else {
+                Answer::Ignore
+            }
+        },
+    ));
+    assert!(bf_testkit::wait_until(Duration::from_secs(5), || wrong
+        .lock()
+        .unwrap()
+        .len()
+        == 2));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    d.handle.add_peers(vec![seed_session.listen_addr()]).await;
+    let done = tokio::time::timeout(Duration::from_secs(20), d.handle.wait_complete()).await;
+    let mut banned = Vec::new();
+    while let Some(TorrentEvent::PeerBanned { addr, .. }) =
+        support::wait_event(&mut events, Duration::from_millis(10), |e| {
+            matches!(e, TorrentEvent::PeerBanned { .. })
+        })
+        .await
+    {
+        banned.push(addr);
+    }
+    assert_eq!(banned, vec![liar_addr], "who was banned");
+    assert!(matches!(done, Ok(Ok(()))), "{:?}", d.handle.status());
+    assert_eq!(std::fs::read(&d.out).unwrap(), data);
+    assert!(served.await.unwrap().closed);
+    d.session.shutdown().await;
+    seed_session.shutdown().await;
+    support::assert_no_engine_panics();
+}

@@ -9,7 +9,7 @@ use super::{
     BanKey, CoreEvent, FailedAttempt, Output, PeerKey, PieceOutcome, TorrentCore, Verifying,
 };
 
-/// Strikes (pieces that failed their hash with blocks from the peer) that get a peer banned.
+/// Strikes (pieces that failed their hash, every block from the peer) that get a peer banned.
 const STRIKES_TO_BAN: u32 = 2;
 
 impl TorrentCore {
@@ -363,6 +363,7 @@ impl TorrentCore {
                 senders.push((p.ban_key, p.addr));
             }
         }
+        let sole = senders.len() == 1 && blocks.len() == hashes.len();
         // Keep the first failed attempt's evidence; a second failure adds its own strikes.
         self.failed.entry(piece).or_insert(FailedAttempt { blocks });
         let avoid = self.avoid.entry(piece).or_default();
@@ -375,11 +376,15 @@ impl TorrentCore {
             piece,
             senders: senders.iter().map(|(_, a)| *a).collect(),
         });
-        for (k, addr) in senders {
+        // Only a peer that sent the whole piece is struck. With several senders (or one that
+        // left) the failure does not tell who lied, and striking them all would let a liar
+        // get whoever completes its pieces banned; the liar is named by comparing blocks
+        // once the piece verifies (`judge_failed_attempt`).
+        if let (true, Some(&(k, addr))) = (sole, senders.first()) {
             let strikes = self.strikes.entry(k).or_default();
             *strikes += 1;
             if *strikes >= STRIKES_TO_BAN {
-                self.ban(k, addr, "implicated in two pieces that failed their hash");
+                self.ban(k, addr, "sent two pieces that failed their hash");
             }
         }
         self.picker.insert(piece, &mut self.rng);
