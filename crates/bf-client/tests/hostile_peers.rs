@@ -518,6 +518,94 @@ async fn a_failed_piece_is_refetched_from_another_peer_and_the_liar_banned() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_banned_peers_blocks_are_dropped_from_unfinished_pieces() {
+    support::watch_panics();
+    let dir = bf_testkit::temp_dir();
+    let (data, meta, seed_session, _seed) = seeder(dir.path()).await;
+    let d = downloader(dir.path(), &meta).await;
+    let mut events = d.handle.events();
+
+    // The liar collects the downloader's first requests (two blocks per piece) ...
+    let mut liar = d.dials_us(1).await;
+    let liar_addr = liar.local;
+    liar.send(&[Message::HaveAll, Message::Unchoke]).await;
+    let mut requests: Vec<BlockRequest> = Vec::new();
+    let deadline = tokio::time::Instant::now() + CUT_OFF;
+    while tokio::time::Instant::now() < deadline {
+        let mut pieces: Vec<u32> = requests.iter().map(|r| r.piece).collect();
+        pieces.dedup();
+        if pieces.len() >= 6 && requests.iter().filter(|r| r.piece == pieces[5]).count() == 2 {
+            break;
+        }
+        match liar.recv(Duration::from_millis(200)).await {
+            support::Recv::Msg(Message::Request(r)) => requests.push(r),
+            support::Recv::Msg(_) | support::Recv::Timeout => {}
+            support::Recv::Closed => panic!("closed early"),
+        }
+    }
+    let mut pieces: Vec<u32> = requests.iter().map(|r| r.piece).collect();
+    pieces.dedup();
+    assert!(pieces.len() >= 6, "too few requests: {requests:?}");
+    let corrupt = |r: &BlockRequest| {
+        let at = (u64::from(r.piece) * PIECE + u64::from(r.begin)) as usize;
+        Message::Piece(Block {
+            piece: r.piece,
+            begin: r.begin,
+            data: Bytes::from(
+                data[at..at + r.length as usize]
+                    .iter()
+                    .map(|b| !b)
+                    .collect::<Vec<u8>>(),
+            ),
+        })
+    };
+    let of = |p: u32| -> Vec<Message> {
+        requests
+            .iter()
+            .filter(|r| r.piece == p)
+            .map(corrupt)
+            .collect()
+    };
+    // ... sends one wrong piece whole, the first block of four more pieces (wrong too),
+    // then a second wrong piece whole: its second strike.
+    liar.send(&of(pieces[0])).await;
+    for &p in &pieces[2..6] {
+        liar.send(&of(p)[..1]).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    liar.send(&of(pieces[1])).await;
+    let banned = support::wait_event(&mut events, Duration::from_secs(10), |e| {
+        matches!(e, TorrentEvent::PeerBanned { .. })
+    })
+    .await;
+    assert!(
+        matches!(&banned, Some(TorrentEvent::PeerBanned { addr, .. }) if *addr == liar_addr),
+        "{banned:?}"
+    );
+    assert!(liar.expect_closed(CUT_OFF).await);
+
+    // The honest seeder completes the four half-done pieces; the liar's blocks in them must
+    // not count against it.
+    d.handle.add_peers(vec![seed_session.listen_addr()]).await;
+    let done = tokio::time::timeout(Duration::from_secs(20), d.handle.wait_complete()).await;
+    let wrongly_banned = support::wait_event(&mut events, Duration::from_millis(10), |e| {
+        matches!(e, TorrentEvent::PeerBanned { .. })
+    })
+    .await;
+    assert!(
+        wrongly_banned.is_none(),
+        "the honest seeder was banned: {wrongly_banned:?}"
+    );
+    assert!(matches!(done, Ok(Ok(()))), "{:?}", d.handle.status());
+    assert_eq!(std::fs::read(&d.out).unwrap(), data);
+    // Only the liar's two whole pieces failed: its blocks in the others were dropped.
+    assert_eq!(d.handle.status().hash_failures, 2);
+    d.session.shutdown().await;
+    seed_session.shutdown().await;
+    support::assert_no_engine_panics();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocks_left_behind_by_a_peer_that_left_do_not_get_an_honest_peer_banned() {
     support::watch_panics();
     let dir = bf_testkit::temp_dir();

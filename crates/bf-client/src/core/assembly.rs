@@ -211,6 +211,22 @@ impl Assembly {
         Received::New { cancel }
     }
 
+    /// Drops every block `peer` sent (it was banned): they become open again. How many.
+    pub fn discard_from(&mut self, peer: PeerKey) -> u32 {
+        let mut n = 0;
+        for (i, s) in self.slots.iter_mut().enumerate() {
+            if s.data.as_ref().is_some_and(|(_, p)| *p == peer) {
+                // A held block has no requesters: it goes straight back to open.
+                s.data = None;
+                self.held -= 1;
+                self.open += 1;
+                self.next_open = self.next_open.min(i as u32);
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// The blocks in order, zero-copy (only meaningful once complete).
     pub fn blocks(&self) -> Vec<Bytes> {
         self.slots
@@ -280,5 +296,11 @@ mod tests {
             Some(2)
         );
         assert_eq!(asm.block_of(&BlockRequest::new(3, 5, 10)), None);
+        // b is banned: its block opens again, first in line.
+        assert_eq!(asm.discard_from(b), 1);
+        assert_eq!((asm.open(), asm.held()), (3, 0));
+        assert_eq!(asm.next_open(), Some(0));
+        asm.mark_requested(0, a, now);
+        assert_eq!(asm.next_open(), Some(1));
     }
 }

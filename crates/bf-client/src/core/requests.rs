@@ -432,6 +432,11 @@ impl TorrentCore {
             .map(|(k, _)| *k)
             .collect();
         for k in doomed {
+            // Its blocks in pieces still being assembled are presumed wrong: left there, they
+            // would fail those pieces and implicate whoever sends the rest.
+            for asm in self.inflight.values_mut() {
+                asm.discard_from(k);
+            }
             self.close(k, format!("banned: {reason}"));
         }
         if let BanKey::Ip(_) = key {
