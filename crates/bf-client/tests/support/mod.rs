@@ -3,6 +3,8 @@
 //! on it, bounded waits for torrent events, and a check that no engine thread panicked.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod tmpfs;
+
 use std::net::SocketAddr;
 use std::sync::{Mutex, Once};
 use std::time::Duration;
