@@ -35,7 +35,7 @@ fn encode(messages: &[Message]) -> Vec<u8> {
 
 async fn seeder(dir: &std::path::Path) -> (Vec<u8>, Arc<Metainfo>, Session, TorrentHandle) {
     let (data, meta) = common::make_torrent(dir, "payload.bin", LEN, PIECE, &[]);
-    let s = common::session(None).await;
+    let s = support::session(None).await;
     let h = s
         .add_torrent(
             AddTorrent::new(TorrentSource::Metainfo(meta.clone())).save_as(dir.join("payload.bin")),
@@ -53,7 +53,7 @@ async fn honest_download(
     from: SocketAddr,
     data: &[u8],
 ) {
-    let s = common::session(None).await;
+    let s = support::session(None).await;
     let out = dir.join("honest/payload.bin");
     let h = s
         .add_torrent(
@@ -254,7 +254,7 @@ struct Downloader {
 }
 
 async fn downloader(dir: &std::path::Path, meta: &Arc<Metainfo>) -> Downloader {
-    let session = common::session(None).await;
+    let session = support::session(None).await;
     let out = dir.join("dl/payload.bin");
     let handle = session
         .add_torrent(AddTorrent::new(TorrentSource::Metainfo(meta.clone())).save_as(&out))

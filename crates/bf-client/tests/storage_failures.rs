@@ -25,7 +25,7 @@ async fn a_full_disk_stops_the_torrent_with_an_error_and_leaves_consistent_resum
     let (data, meta) =
         common::make_torrent(dir.path(), "payload.bin", (4 << 20) + 1234, piece, &[]);
     let n = meta.piece_count();
-    let seeder = common::session(None).await;
+    let seeder = support::session(None).await;
     let seed = seeder
         .add_torrent(
             AddTorrent::new(TorrentSource::Metainfo(meta.clone()))
@@ -38,7 +38,7 @@ async fn a_full_disk_stops_the_torrent_with_an_error_and_leaves_consistent_resum
     // 4 MiB into 2 MiB: the writes fail part way.
     let resume_dir = dir.path().join("resume");
     let out = fs.path().join("payload.bin");
-    let dl_session = common::session(Some(&resume_dir)).await;
+    let dl_session = support::session(Some(&resume_dir)).await;
     let dl = dl_session
         .add_torrent(
             AddTorrent::new(TorrentSource::Metainfo(meta.clone()))
@@ -101,7 +101,7 @@ async fn a_full_disk_stops_the_torrent_with_an_error_and_leaves_consistent_resum
 
     // Room again: a restart trusts that record, fetches only the rest, and completes.
     fs.resize("8m");
-    let again = common::session(Some(&resume_dir)).await;
+    let again = support::session(Some(&resume_dir)).await;
     let dl = again
         .add_torrent(
             AddTorrent::new(TorrentSource::Metainfo(meta.clone()))
@@ -164,7 +164,7 @@ async fn a_torrent_whose_files_would_escape_the_download_folder_is_refused() {
     let root = bf_testkit::temp_dir();
     let save = root.path().join("a/b/save");
     std::fs::create_dir_all(&save).unwrap();
-    let session = common::session(None).await;
+    let session = support::session(None).await;
     let cases: Vec<(&str, Vec<u8>)> = vec![
         (
             "a `..` component",

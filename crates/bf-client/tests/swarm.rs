@@ -25,7 +25,7 @@ async fn downloaders_finish_from_each_other_after_the_seeder_leaves() {
     // leaves, but are free to trade with each other as fast as loopback goes.
     let seeder = Session::new(SessionConfig {
         max_upload_rate: Some(2 << 20),
-        ..common::config(None)
+        ..support::config(None)
     })
     .await
     .unwrap();
@@ -43,7 +43,7 @@ async fn downloaders_finish_from_each_other_after_the_seeder_leaves() {
     let mut handles = Vec::new();
     let (tx, mut rx) = mpsc::unbounded_channel::<(usize, u32)>();
     for i in 0..DOWNLOADERS {
-        let s = common::session(None).await;
+        let s = support::session(None).await;
         let mut add = AddTorrent::new(TorrentSource::Metainfo(meta.clone()))
             .save_as(dir.path().join(format!("d{i}/payload.bin")))
             .peer(seeder.listen_addr())

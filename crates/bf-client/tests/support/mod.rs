@@ -335,3 +335,18 @@ pub async fn complete(h: &TorrentHandle, within: Duration) {
     .await;
     assert!(st.is_ok(), "complete but not seeding: {st:?}");
 }
+
+/// Session settings for these tests: `common::config`'s, but listening on a port the kernel
+/// picks (port 0), so sessions started by tests running in parallel never collide.
+pub fn config(resume_dir: Option<&std::path::Path>) -> bf_client::SessionConfig {
+    bf_client::SessionConfig {
+        port: 0,
+        port_tries: 1,
+        ..crate::common::config(resume_dir)
+    }
+}
+
+/// A session with [`config`].
+pub async fn session(resume_dir: Option<&std::path::Path>) -> bf_client::Session {
+    bf_client::Session::new(config(resume_dir)).await.unwrap()
+}
