@@ -225,3 +225,50 @@ async fn a_torrent_whose_files_would_escape_the_download_folder_is_refused() {
     session.shutdown().await;
     support::assert_no_engine_panics();
 }
+
+#[test]
+fn resume_data_saved_from_two_threads_at_once_is_never_lost_or_torn() {
+    // A torrent saves its resume data on a worker while a stop saves it again on another:
+    // both must succeed, and the file must always be one whole record.
+    let dir = bf_testkit::temp_dir();
+    let path = dir.path().join("x.resume");
+    let record = |fill: u8| {
+        let mut have = bf_wire::Bitfield::new(4000);
+        for p in (0..4000).step_by(usize::from(fill)) {
+            have.set(p);
+        }
+        ResumeData {
+            info_hash: bf_metainfo::InfoHash([fill; 20]),
+            have,
+            files: vec![
+                bf_client::storage::FileStamp {
+                    size: u64::from(fill),
+                    mtime_ns: 1,
+                };
+                usize::from(fill)
+            ],
+        }
+    };
+    let threads: Vec<_> = [3u8, 7]
+        .into_iter()
+        .map(|fill| {
+            let path = path.clone();
+            let r = record(fill);
+            std::thread::spawn(move || {
+                for i in 0..200 {
+                    if let Err(e) = r.save(&path) {
+                        return Err(format!("save {i} of record {fill}: {e}"));
+                    }
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap().unwrap();
+    }
+    let back = ResumeData::load(&path).unwrap().unwrap();
+    assert!(back == record(3) || back == record(7), "torn record");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(left.len(), 1, "temporary files left behind");
+}
