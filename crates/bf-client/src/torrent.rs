@@ -460,12 +460,16 @@ impl Task {
             CoreEvent::PeerDisconnected { addr, .. } => TorrentEvent::PeerDisconnected(addr),
             CoreEvent::PeerBanned { addr, reason } => TorrentEvent::PeerBanned { addr, reason },
             CoreEvent::StorageFailed(e) => {
-                for (_, l) in self.links.drain() {
-                    l.close();
+                // Pieces being written when the first write failed fail too: the torrent
+                // stopped once, and says so once (fail() sends the Error event).
+                if !matches!(self.state, TorrentState::Error(_)) {
+                    for (_, l) in self.links.drain() {
+                        l.close();
+                    }
+                    self.save_resume(core, None);
+                    self.fail(e);
                 }
-                self.save_resume(core, None);
-                self.fail(e.clone());
-                TorrentEvent::Error(e)
+                return;
             }
         };
         let _ = self.s.events.send(ev);
