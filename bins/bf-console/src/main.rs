@@ -204,21 +204,32 @@ fn one_line(e: &anyhow::Error) -> String {
     out.replace(['\n', '\r'], " ")
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, single_torrent: bool) {
     use std::io::IsTerminal;
+    use tracing_subscriber::prelude::*;
     let default = match verbose {
         0 => "warn",
         1 => "info,bf_client=info",
         2 => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let from_env = tracing_subscriber::EnvFilter::try_from_default_env();
+    // With one torrent, the error that stops it is bf-console's own last line (and its exit
+    // code): the engine's log of the same error would say it twice. More logging asked
+    // for (-v, RUST_LOG) shows it anyway.
+    let quiet_stop_errors = single_torrent && verbose == 0 && from_env.is_err();
+    let filter = from_env.unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let not_a_stop_error = tracing_subscriber::filter::filter_fn(move |m| {
+        !(quiet_stop_errors
+            && *m.level() == tracing::Level::ERROR
+            && m.target() == "bf_client::torrent")
+    });
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+        .with_filter(filter)
+        .with_filter(not_a_stop_error);
+    let _ = tracing_subscriber::registry().with(layer).try_init();
 }
 
 fn main() -> ExitCode {
@@ -228,7 +239,7 @@ fn main() -> ExitCode {
             info::run(&args).map_err(|e| Failure::new(exit::BAD_TORRENT, e))
         }
         None => {
-            init_logging(cli.run.verbose);
+            init_logging(cli.run.verbose, cli.run.torrent_dir.is_none());
             run(cli.run)
         }
     };
