@@ -7,18 +7,16 @@ mod support;
 mod tmpfs;
 
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use bf_bencode::{Dict, Value};
 use support::Console;
 
-fn run(args: &[&str]) -> Output {
-    Command::new(support::bin())
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
+/// Runs bf-console to its end (killed after 20 s); its exit code and stderr.
+fn run(args: &[&str]) -> (Option<i32>, String) {
+    let mut c = Console::start(args);
+    let status = c.wait_exit(Duration::from_secs(20));
+    (status.and_then(|s| s.code()), c.stderr_text())
 }
 
 fn assert_one_line_failure(what: &str, code: i32, status: Option<i32>, stderr: &str) {
@@ -122,9 +120,8 @@ fn a_torrent_whose_files_would_escape_the_download_folder_is_refused() {
         ] {
             let mut args = vec![t.to_str().unwrap(), how, place];
             args.extend(common);
-            let out = run(&args);
-            let err = String::from_utf8_lossy(&out.stderr);
-            assert_one_line_failure(&format!("{what} {how}"), 3, out.status.code(), &err);
+            let (code, err) = run(&args);
+            assert_one_line_failure(&format!("{what} {how}"), 3, code, &err);
             assert!(err.contains("unsafe file path"), "{what} {how}: {err}");
         }
     }
@@ -186,15 +183,14 @@ fn unusable_inputs_fail_with_their_exit_codes() {
         if !args.is_empty() {
             args.extend(lo);
         }
-        let out = run(&args);
-        let err = String::from_utf8_lossy(&out.stderr);
+        let (status, err) = run(&args);
         if code == 2 && !err.starts_with("bf-console: error: ") {
             // clap's own usage errors: several lines, but exit code 2 and no panic.
-            assert_eq!(out.status.code(), Some(2), "{what}: {err}");
+            assert_eq!(status, Some(2), "{what}: {err}");
             assert!(!err.contains("panicked"), "{what}: {err}");
             continue;
         }
-        assert_one_line_failure(what, code, out.status.code(), &err);
+        assert_one_line_failure(what, code, status, &err);
     }
 }
 
@@ -248,5 +244,31 @@ fn a_full_disk_stops_bf_console_with_exit_code_5_and_one_line() {
     assert!(!claimed.is_empty() && claimed.len() < meta.piece_count() as usize);
     for p in claimed {
         assert!(storage.check_piece(p), "piece {p} claimed but not on disk");
+    }
+}
+
+#[test]
+fn a_torrent_that_fails_as_it_starts_is_never_missed() {
+    // The failure can come before bf-console listens for the torrent's events: it must
+    // still exit with it, every time.
+    let dir = bf_testkit::temp_dir();
+    let good = dir.path().join("good.torrent");
+    std::fs::write(&good, torrent("file.bin", None)).unwrap();
+    let a_file = dir.path().join("a-file");
+    std::fs::write(&a_file, b"x").unwrap();
+    let under = a_file.join("file.bin");
+    for i in 0..20 {
+        let port = bf_testkit::free_port().to_string();
+        let (code, err) = run(&[
+            good.to_str().unwrap(),
+            "--saveas",
+            under.to_str().unwrap(),
+            "--no-resume",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port,
+        ]);
+        assert_one_line_failure(&format!("run {i}"), 5, code, &err);
     }
 }
