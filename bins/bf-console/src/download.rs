@@ -124,6 +124,7 @@ async fn watch(args: &RunArgs, handle: &TorrentHandle) -> anyhow::Result<()> {
     let goal = SeedGoal::new(args);
     let mut progress = Progress::new(args.json, handle);
     let mut events = handle.events();
+    let mut status = handle.watch();
     let mut complete_since: Option<Instant> = None;
     let stop = stop_signal();
     tokio::pin!(stop);
@@ -131,16 +132,28 @@ async fn watch(args: &RunArgs, handle: &TorrentHandle) -> anyhow::Result<()> {
     // Bounded by the user (a signal) or a goal; every pass consumes one event.
     loop {
         let ev = tokio::select! {
+            biased;
             _ = &mut stop => {
                 progress.note("stopping: telling the trackers and saving resume data");
                 break;
             }
-            ev = events.recv() => ev,
-        };
-        let ev = match ev {
-            Ok(ev) => ev,
-            Err(RecvError::Lagged(_)) => continue,
-            Err(RecvError::Closed) => break,
+            ev = events.recv() => match ev {
+                Ok(ev) => ev,
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => break,
+            },
+            // The status keeps the latest state: a torrent that failed or completed before
+            // `events` was subscribed (its events missed) is noticed all the same.
+            Ok(()) = status.changed() => {
+                let state = status.borrow_and_update().state.clone();
+                match state {
+                    TorrentState::Error(e) => TorrentEvent::Error(e),
+                    TorrentState::Seeding if complete_since.is_none() => {
+                        TorrentEvent::State(TorrentState::Seeding)
+                    }
+                    _ => continue,
+                }
+            }
         };
         progress.on_event(&ev);
         match &ev {

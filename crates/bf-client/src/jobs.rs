@@ -121,6 +121,7 @@ pub fn decode_and_write(
     blocks: &[Symbol],
     repairs: &[Symbol],
     expected: &[u8; 20],
+    want_block_hashes: bool,
 ) -> (PieceOutcome, Duration) {
     let start = Instant::now();
     let Ok(mut d) = PieceDecoder::<PeerKey>::new(piece, u64::from(len)) else {
@@ -155,10 +156,16 @@ pub fn decode_and_write(
                     culprits.push(k);
                 }
             }
+            // Against an earlier attempt that failed: each block of the verified piece.
+            let block_hashes = want_block_hashes.then(|| {
+                data.chunks(BLOCK_LEN as usize)
+                    .map(|b| Sha1::digest(b).into())
+                    .collect()
+            });
             match io.write_piece(piece, std::slice::from_ref(&data)) {
                 Ok(()) => (
                     PieceOutcome::Written {
-                        block_hashes: None,
+                        block_hashes,
                         culprits,
                     },
                     work,

@@ -9,6 +9,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bf_bencode::{Dict, Value};
 use bf_metainfo::InfoHash;
@@ -152,8 +153,16 @@ impl ResumeData {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
+        // Unique per save, not only per process: two saves of one torrent can run at once
+        // (a periodic one on a worker and the one at stop), and a shared name let one rename
+        // the other's half-written file into place, or fail on a file already renamed.
+        static SAVES: AtomicU64 = AtomicU64::new(0);
         let mut tmp = path.as_os_str().to_owned();
-        tmp.push(format!(".tmp{}", std::process::id()));
+        tmp.push(format!(
+            ".tmp{}-{}",
+            std::process::id(),
+            SAVES.fetch_add(1, Ordering::Relaxed)
+        ));
         let tmp = PathBuf::from(tmp);
         let result = (|| {
             let mut f = std::fs::File::create(&tmp)?;

@@ -153,7 +153,10 @@ impl Task {
     }
 
     fn fail(&mut self, e: String) {
-        tracing::error!("{}: {e}", self.s.meta.name());
+        // Reported through the event and the status: a program decides how to tell its
+        // user (bf-console makes it its last line); a log line at error level would say it
+        // twice.
+        tracing::debug!("{}: stopped: {e}", self.s.meta.name());
         let _ = self.s.events.send(TorrentEvent::Error(e.clone()));
         self.set_state(TorrentState::Error(e));
         self.publish_idle();
@@ -443,12 +446,19 @@ impl Task {
                     blocks,
                     repairs,
                     expected,
+                    block_hashes,
                 } => {
                     let storage = self.s.storage.clone();
                     let tx = self.s.io.to_torrent.clone();
                     self.s.workers.submit(move || {
                         let (outcome, work) = jobs::decode_and_write(
-                            &*storage, piece, len, &blocks, &repairs, &expected,
+                            &*storage,
+                            piece,
+                            len,
+                            &blocks,
+                            &repairs,
+                            &expected,
+                            block_hashes,
                         );
                         let _ = tx.blocking_send(Msg::Core(Input::PieceDone {
                             piece,
@@ -503,12 +513,16 @@ impl Task {
             CoreEvent::PeerDisconnected { addr, .. } => TorrentEvent::PeerDisconnected(addr),
             CoreEvent::PeerBanned { addr, reason } => TorrentEvent::PeerBanned { addr, reason },
             CoreEvent::StorageFailed(e) => {
-                for (_, l) in self.links.drain() {
-                    l.close();
+                // Pieces being written when the first write failed fail too: the torrent
+                // stopped once, and says so once (fail() sends the Error event).
+                if !matches!(self.state, TorrentState::Error(_)) {
+                    for (_, l) in self.links.drain() {
+                        l.close();
+                    }
+                    self.save_resume(core, None);
+                    self.fail(e);
                 }
-                self.save_resume(core, None);
-                self.fail(e.clone());
-                TorrentEvent::Error(e)
+                return;
             }
         };
         let _ = self.s.events.send(ev);

@@ -636,5 +636,11 @@ mod tests {
             Some(2)
         );
         assert_eq!(asm.block_of(&BlockRequest::new(3, 5, 10)), None);
+        // b is banned: its block opens again, first in line.
+        assert_eq!(asm.discard_from(b), 1);
+        assert_eq!((asm.open(), asm.held()), (3, 0));
+        assert_eq!(asm.next_open(), Some(0));
+        asm.mark_requested(0, a, now);
+        assert_eq!(asm.next_open(), Some(1));
     }
 }

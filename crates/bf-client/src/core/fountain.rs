@@ -391,6 +391,7 @@ impl TorrentCore {
                 blocks,
                 repairs,
                 expected,
+                block_hashes: self.failed.contains_key(&piece),
             });
         }
     }

@@ -258,6 +258,9 @@ pub enum Output {
         repairs: Vec<Symbol>,
         /// The expected SHA-1.
         expected: [u8; 20],
+        /// Whether to report each block's SHA-1 on success, as for
+        /// [`Output::VerifyWrite::block_hashes`].
+        block_hashes: bool,
     },
     /// Read a verified piece for serving; report [`Input::PieceRead`].
     Read(u32),

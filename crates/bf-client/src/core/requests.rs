@@ -9,7 +9,7 @@ use super::{
     BanKey, CoreEvent, FailedAttempt, Output, PeerKey, PieceOutcome, TorrentCore, Verifying,
 };
 
-/// Strikes (pieces that failed their hash with blocks from the peer) that get a peer banned.
+/// Strikes (pieces that failed their hash, every block from the peer) that get a peer banned.
 const STRIKES_TO_BAN: u32 = 2;
 /// Fewest requests kept outstanding to a peer that is sending: enough to hide a round trip
 /// on a fast path, little enough to be lost cheaply on a slow one.
@@ -121,7 +121,7 @@ impl TorrentCore {
                 break;
             }
             if !self.peer_has(key, piece)
-                || self.avoids(piece, ban_key)
+                || (self.avoids(piece, ban_key) && self.unavoided_holder(piece))
                 || self.inflight.get(&piece).is_some_and(Assembly::is_decoding)
             {
                 continue;
@@ -165,6 +165,14 @@ impl TorrentCore {
 
     fn avoids(&self, piece: u32, who: BanKey) -> bool {
         self.avoid.get(&piece).is_some_and(|v| v.contains(&who))
+    }
+
+    /// Whether a connected peer that is not avoided for `piece` has it: only then is an
+    /// avoided one passed over (else the piece would wait for a peer that may never come).
+    fn unavoided_holder(&self, piece: u32) -> bool {
+        self.peers
+            .values()
+            .any(|p| p.conn.peer_has(piece) && !self.avoids(piece, p.ban_key))
     }
 
     fn can_start_piece(&self) -> bool {
@@ -392,7 +400,13 @@ impl TorrentCore {
     /// The result of a decode of `piece`, which stayed in flight meanwhile.
     fn on_decoded(&mut self, piece: u32, outcome: PieceOutcome, _now: Instant) {
         match outcome {
-            PieceOutcome::Written { culprits, .. } => {
+            PieceOutcome::Written {
+                culprits,
+                block_hashes,
+            } => {
+                if let (Some(hashes), Some(failed)) = (block_hashes, self.failed.remove(&piece)) {
+                    self.judge_failed_attempt(&hashes, failed);
+                }
                 self.cancel_outstanding(piece);
                 if let Some(asm) = self.inflight.remove(&piece) {
                     self.inflight_bytes = self
@@ -469,12 +483,16 @@ impl TorrentCore {
         }
     }
 
-    /// One more strike for `key`; two ban it.
+    /// One more strike for connected peer `key`; two ban it.
     fn strike(&mut self, key: PeerKey, reason: &str) {
-        let Some(p) = self.peers.get(&key) else {
-            return;
-        };
-        let (bk, addr) = (p.ban_key, p.addr);
+        if let Some(p) = self.peers.get(&key) {
+            let (bk, addr) = (p.ban_key, p.addr);
+            self.strike_key(bk, addr, reason);
+        }
+    }
+
+    /// One more strike for whoever `bk` names (at `addr`); two ban it.
+    fn strike_key(&mut self, bk: BanKey, addr: std::net::SocketAddr, reason: &str) {
         let strikes = self.strikes.entry(bk).or_default();
         *strikes += 1;
         if *strikes >= STRIKES_TO_BAN {
@@ -528,6 +546,7 @@ impl TorrentCore {
                 senders.push((p.ban_key, p.addr));
             }
         }
+        let sole = senders.len() == 1 && blocks.len() == hashes.len();
         // Keep the first failed attempt's evidence; a second failure adds its own strikes.
         self.failed.entry(piece).or_insert(FailedAttempt { blocks });
         let avoid = self.avoid.entry(piece).or_default();
@@ -540,12 +559,12 @@ impl TorrentCore {
             piece,
             senders: senders.iter().map(|(_, a)| *a).collect(),
         });
-        for (k, addr) in senders {
-            let strikes = self.strikes.entry(k).or_default();
-            *strikes += 1;
-            if *strikes >= STRIKES_TO_BAN {
-                self.ban(k, addr, "implicated in two pieces that failed their hash");
-            }
+        // Only a peer that sent the whole piece is struck. With several senders (or one that
+        // left) the failure does not tell who lied, and striking them all would let a liar
+        // get whoever completes its pieces banned; the liar is named by comparing blocks
+        // once the piece verifies (`judge_failed_attempt`).
+        if let (true, Some(&(k, addr))) = (sole, senders.first()) {
+            self.strike_key(k, addr, "sent two pieces that failed their hash");
         }
         self.picker.insert(piece, &mut self.rng);
     }

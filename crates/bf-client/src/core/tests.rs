@@ -247,6 +247,7 @@ impl Sim {
                 blocks,
                 repairs,
                 expected,
+                block_hashes,
             } => {
                 let (outcome, work) = jobs::decode_and_write(
                     &self.nodes[i].store,
@@ -255,6 +256,7 @@ impl Sim {
                     &blocks,
                     &repairs,
                     &expected,
+                    block_hashes,
                 );
                 self.nodes[i].core.handle_input(
                     Input::PieceDone {

@@ -31,10 +31,11 @@ pub fn make_torrent(
     (data, Arc::new(meta))
 }
 
-/// Session settings for tests: loopback, a free port, quick timeouts.
+/// Session settings for tests: loopback, a port the kernel picks (sessions of tests running
+/// in parallel never collide), quick timeouts.
 pub fn config(resume_dir: Option<&Path>) -> SessionConfig {
     let mut cfg = SessionConfig {
-        port: bf_testkit::free_port(),
+        port: 0,
         port_tries: 1,
         bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
         resume_dir: resume_dir.map(Path::to_path_buf),
@@ -43,6 +44,8 @@ pub fn config(resume_dir: Option<&Path>) -> SessionConfig {
     };
     cfg.tracker.udp_base_timeout = Duration::from_millis(500);
     cfg.tracker.udp_max_retries = 1;
+    cfg.tracker.udp_walk_timeout = Duration::from_millis(500);
+    cfg.tracker.udp_walk_retries = 1;
     cfg.tracker.http_timeout = Duration::from_secs(5);
     cfg
 }
