@@ -197,6 +197,7 @@ impl World {
                     blocks,
                     expected,
                     block_hashes,
+                    ..
                 } => {
                     let n = self.meta.piece_count();
                     assert!(piece < n, "verify of piece {piece} of {n}");
@@ -223,6 +224,41 @@ impl World {
                         "read of piece {piece}, not held"
                     );
                     self.reads.push(piece);
+                }
+                Output::PrepareEncoder(piece) => {
+                    assert!(
+                        self.core.have().get(piece),
+                        "encoder for piece {piece}, not held"
+                    );
+                    // Served from zeros: what matters here is that the core stays sound.
+                    let data = Bytes::from(vec![0u8; self.piece_size(piece) as usize]);
+                    let encoder = bf_fountain::PieceEncoder::new(
+                        piece,
+                        data,
+                        &mut bf_fountain::PlanCache::new(),
+                    )
+                    .map(Box::new)
+                    .map_err(|e| e.to_string());
+                    self.core
+                        .handle_input(Input::EncoderReady { piece, encoder }, self.now);
+                }
+                Output::Decode { piece, .. } => {
+                    let n = self.meta.piece_count();
+                    assert!(piece < n, "decode of piece {piece} of {n}");
+                    assert!(
+                        !self.initial.get(piece) && !self.written.contains(&piece),
+                        "decode of piece {piece}, already held"
+                    );
+                    // Symbols from a fuzzed peer do not rebuild the piece: more are wanted.
+                    let outcome = PieceOutcome::NeedMore;
+                    self.core.handle_input(
+                        Input::PieceDone {
+                            piece,
+                            outcome,
+                            work: Duration::ZERO,
+                        },
+                        self.now,
+                    );
                 }
                 Output::Event(e) => match e {
                     CoreEvent::PieceVerified(p) => {
@@ -456,10 +492,17 @@ impl World {
                         self.written.insert(piece);
                         PieceOutcome::Written {
                             block_hashes: want_hashes.then_some(hashes),
+                            culprits: Vec::new(),
                         }
                     };
-                    self.core
-                        .handle_input(Input::PieceDone { piece, outcome }, self.now);
+                    self.core.handle_input(
+                        Input::PieceDone {
+                            piece,
+                            outcome,
+                            work: Duration::ZERO,
+                        },
+                        self.now,
+                    );
                 }
             }
             10 => {

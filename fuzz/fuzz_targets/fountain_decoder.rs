@@ -3,7 +3,9 @@
 //! original one.
 #![no_main]
 
-use bf_fountain::{sha1_digest, Bytes, PieceDecoder, PieceEncoder, PlanCache, Verdict, SYMBOL_SIZE};
+use bf_fountain::{
+    sha1_digest, Bytes, PieceDecoder, PieceEncoder, PlanCache, Verdict, SYMBOL_SIZE,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -12,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
     }
     // Piece of 1 ..= 3T + 255 bytes (K = 1..4).
     let piece_len = (usize::from(data[0] % 4) * SYMBOL_SIZE + usize::from(data[1])).max(1);
-    let piece: Bytes = (0..piece_len).map(|i| (i % 253) as u8).collect::<Vec<u8>>().into();
+    let piece: Bytes = (0..piece_len)
+        .map(|i| (i % 253) as u8)
+        .collect::<Vec<u8>>()
+        .into();
     let hash = sha1_digest(&piece);
     let mut plans = PlanCache::new();
     let Ok(mut enc) = PieceEncoder::new(0, piece.clone(), &mut plans) else {

@@ -11,7 +11,10 @@ fuzz_target!(|data: &[u8]| {
         // Dictionary form keeps the order; compact form groups IPv4 first.
         let again = decode_announce(&encode_announce(&r, false, true)).expect("re-encoded parses");
         assert_eq!(again.peers.len(), r.peers.len());
-        assert_eq!((again.complete, again.incomplete, again.interval), (r.complete, r.incomplete, r.interval));
+        assert_eq!(
+            (again.complete, again.incomplete, again.interval),
+            (r.complete, r.incomplete, r.interval)
+        );
     }
     if let Ok(s) = decode_scrape(data) {
         let again = decode_scrape(&encode_scrape(&s)).expect("re-encoded scrape parses");

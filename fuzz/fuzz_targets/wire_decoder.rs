@@ -83,7 +83,9 @@ fuzz_target!(|data: &[u8]| {
                 handshake_first: false,
                 ..setup
             });
-            let again = d.decode_message(&mut buf).expect("re-encoded message must decode");
+            let again = d
+                .decode_message(&mut buf)
+                .expect("re-encoded message must decode");
             assert_eq!(again, Some(m));
             assert!(buf.is_empty());
         }

@@ -128,8 +128,10 @@ fn message(s: &mut Script<'_>) -> Message {
         15 => Message::AllowedFast(s.index()),
         16 => {
             let mut hs = ExtendedHandshake::default();
-            hs.extensions.insert(b"ut_metadata".to_vec(), s.small() as u8);
-            hs.extensions.insert(b"bf_raptorq".to_vec(), s.small() as u8);
+            hs.extensions
+                .insert(b"ut_metadata".to_vec(), s.small() as u8);
+            hs.extensions
+                .insert(b"bf_raptorq".to_vec(), s.small() as u8);
             hs.fountain = Some(FountainParams {
                 version: 1 + s.small() % 2,
                 symbol_size: if s.small() < 200 { T } else { s.u32() },
@@ -220,8 +222,18 @@ fn one_connection(s: &mut Script<'_>, fast: bool, known: bool) {
 
 fn two_peers(s: &mut Script<'_>, fast: bool) {
     let now = Instant::now();
-    let mut a = Connection::new(config(1, 2, fast), &peer_handshake(fast), Some(shape()), now);
-    let mut b = Connection::new(config(3, 4, fast), &peer_handshake(fast), Some(shape()), now);
+    let mut a = Connection::new(
+        config(1, 2, fast),
+        &peer_handshake(fast),
+        Some(shape()),
+        now,
+    );
+    let mut b = Connection::new(
+        config(3, 4, fast),
+        &peer_handshake(fast),
+        Some(shape()),
+        now,
+    );
     for c in [&mut a, &mut b] {
         c.send_extended_handshake(ExtendedHandshake::default())
             .expect("both set the BEP 10 bit");
@@ -232,7 +244,8 @@ fn two_peers(s: &mut Script<'_>, fast: bool) {
         half.set(p);
     }
     a.send_pieces(&half).expect("first message");
-    b.send_pieces(&Bitfield::full(PIECES)).expect("first message");
+    b.send_pieces(&Bitfield::full(PIECES))
+        .expect("first message");
     for _ in 0..512 {
         let Some(tag) = s.byte() else { break };
         match tag % 3 {
