@@ -111,7 +111,16 @@ fn serve_three(dir: &Dir, t: &TestTorrent, tracker_port: u16, finder: Finder) {
     phase(start, "libtorrent complete");
     match a.wait_exit(STEP) {
         Some(s) if s.success() => phase(start, "aria2 complete (it exited)"),
-        other => panic!("aria2c did not complete: {other:?}"),
+        other => {
+            // Whether it had the data says whose failure it was.
+            let data = std::panic::catch_unwind(|| {
+                t.assert_downloaded("aria2", &a_dir.join(t.name()), Duration::ZERO)
+            });
+            panic!(
+                "aria2c did not complete: {other:?}, data complete: {}",
+                data.is_ok()
+            );
+        }
     }
     assert!(
         bf_testkit::wait_until(STEP, || tr_done.exists()),

@@ -32,6 +32,7 @@ pub struct Program {
     out_log: PathBuf,
     err_log: PathBuf,
     tail_filter: Option<fn(&str) -> bool>,
+    extra_logs: Vec<PathBuf>,
 }
 
 impl Program {
@@ -67,7 +68,13 @@ impl Program {
             out_log,
             err_log,
             tail_filter: None,
+            extra_logs: Vec::new(),
         }
+    }
+
+    /// A log file the program writes itself, also shown by [`Self::log_tail`].
+    pub fn add_log(&mut self, path: PathBuf) {
+        self.extra_logs.push(path);
     }
 
     /// Only stdout lines for which `keep` holds (and the last one) go into
@@ -142,7 +149,9 @@ impl Program {
     /// The last lines of both logs, for a failure message.
     pub fn log_tail(&self) -> String {
         let mut s = String::new();
-        for (what, path) in [("stdout", &self.out_log), ("stderr", &self.err_log)] {
+        let mut logs = vec![("stdout", &self.out_log), ("stderr", &self.err_log)];
+        logs.extend(self.extra_logs.iter().map(|p| ("log", p)));
+        for (what, path) in logs {
             let text = std::fs::read(path).unwrap_or_default();
             let text = String::from_utf8_lossy(&text);
             let all: Vec<&str> = text.lines().collect();
@@ -322,7 +331,8 @@ pub fn libtorrent_last(lt: &Program, index: usize) -> Option<String> {
 /// aria2c downloading `torrent` into `dir` and exiting once complete (`--seed-time=0`),
 /// listening on `port`, with the notes' settings (no DHT, LPD, PEX or IPv6; loopback only).
 pub fn aria2(name: &str, log_dir: &Path, torrent: &Path, dir: &Path, port: u16) -> Program {
-    Program::spawn(
+    let log = log_dir.join(format!("{name}.log"));
+    let mut p = Program::spawn(
         name,
         Command::new("aria2c")
             .args([
@@ -342,9 +352,13 @@ pub fn aria2(name: &str, log_dir: &Path, torrent: &Path, dir: &Path, port: u16) 
             ])
             .arg(format!("--listen-port={port}"))
             .arg(format!("--dir={}", dir.display()))
+            .arg(format!("--log={}", log.display()))
+            .arg("--log-level=info")
             .arg(torrent),
         log_dir,
-    )
+    );
+    p.add_log(log);
+    p
 }
 
 // ----- transmission-cli -----

@@ -460,8 +460,8 @@ pub fn wait_scrape(
     bf_testkit::wait_until(timeout, || want(&scrape(port, h)))
 }
 
-/// How long a whole test may take before something is declared stuck: generous, since the
-/// two cores are shared with other tests and other jobs.
+/// How long one step of a test (a client getting ready, a download) may take before it is
+/// declared stuck: generous, since the two cores are shared with other tests and jobs.
 pub const STEP: Duration = Duration::from_secs(90);
 
 /// Prints a test's phase and the time since `start` (seen with `--nocapture`, and in the
