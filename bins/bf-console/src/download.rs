@@ -156,6 +156,11 @@ async fn watch(args: &RunArgs, handle: &TorrentHandle) -> anyhow::Result<()> {
             }
         };
         progress.on_event(&ev);
+        // A download that just finished announces State(Seeding), then Completed: the goal
+        // is checked from the event after the state change on, or a program reading
+        // --json would never see the completion of an --exit-on-complete run. (A torrent
+        // complete at start sends no Completed: its next status, within a second, does.)
+        let just_seeding = matches!(ev, TorrentEvent::State(TorrentState::Seeding));
         match &ev {
             TorrentEvent::State(TorrentState::Seeding) | TorrentEvent::Completed => {
                 complete_since.get_or_insert_with(Instant::now);
@@ -166,7 +171,7 @@ async fn watch(args: &RunArgs, handle: &TorrentHandle) -> anyhow::Result<()> {
             }
             _ => {}
         }
-        if let Some(since) = complete_since {
+        if let Some(since) = complete_since.filter(|_| !just_seeding) {
             let st = handle.status();
             if goal.any() && goal.reached(since, st.uploaded, size) {
                 progress.note("seeding goal reached");

@@ -730,11 +730,7 @@ impl Task {
             l.close();
         }
         if was_active {
-            if let (Some(client), Some(mut tiers)) = (self.s.tracker.clone(), self.tiers.take()) {
-                let req = self.announce_request(core, AnnounceEvent::Stopped);
-                let _ = tokio::time::timeout(STOP_ANNOUNCE_TIMEOUT, tiers.announce(&client, &req))
-                    .await;
-            }
+            self.final_announces(core).await;
         }
         let (tx, rx) = oneshot::channel();
         self.resume_dirty = true;
@@ -743,6 +739,50 @@ impl Task {
         self.s.storage.close();
         self.set_state(TorrentState::Stopped);
         self.publish_idle();
+    }
+}
+
+impl Task {
+    /// The `stopped` announce, after the announce under way or still due: stopping right
+    /// after a download completed (`--exit-on-complete`) must not lose the `completed`
+    /// event, by which trackers such as opentracker count downloads. All within
+    /// [`STOP_ANNOUNCE_TIMEOUT`].
+    async fn final_announces(&mut self, core: &TorrentCore) {
+        // Without trackers (or a client) there are no tiers to wait for.
+        let Some(client) = self.s.tracker.clone() else {
+            return;
+        };
+        if self.s.meta.trackers().is_empty() {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + STOP_ANNOUNCE_TIMEOUT;
+        // An announce under way has the tiers; it sends them back. Bounded by the
+        // deadline; every pass takes one message (the peers are closed: the rest is moot).
+        while self.tiers.is_none() {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(Msg::Announced {
+                    tiers,
+                    event,
+                    result,
+                })) => {
+                    self.tiers = Some(tiers);
+                    if result.is_err() && self.pending_event == AnnounceEvent::None {
+                        self.pending_event = event;
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => return,
+            }
+        }
+        let Some(mut tiers) = self.tiers.take() else {
+            return;
+        };
+        if self.pending_event == AnnounceEvent::Completed {
+            let req = self.announce_request(core, AnnounceEvent::Completed);
+            let _ = tokio::time::timeout_at(deadline, tiers.announce(&client, &req)).await;
+        }
+        let req = self.announce_request(core, AnnounceEvent::Stopped);
+        let _ = tokio::time::timeout_at(deadline, tiers.announce(&client, &req)).await;
     }
 }
 

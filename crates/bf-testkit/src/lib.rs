@@ -14,6 +14,8 @@
 //! # let _ = (dir, port);
 //! ```
 
+pub mod clients;
+
 use std::net::{TcpListener, UdpSocket};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -31,13 +33,18 @@ pub fn tools_required() -> bool {
 ///
 /// Missing: panics under `BF_REQUIRE_TOOLS=1`, else prints a loud SKIP line and returns false.
 pub fn require(tool: &str) -> bool {
-    let found = if tool.contains('/') {
+    is_installed(tool) || missing(tool)
+}
+
+/// Whether `tool` (a program on PATH or an absolute path) exists, without skipping or
+/// failing anything: for optional helpers.
+pub fn is_installed(tool: &str) -> bool {
+    if tool.contains('/') {
         Path::new(tool).is_file()
     } else {
         std::env::var_os("PATH")
             .is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join(tool).is_file()))
-    };
-    found || missing(tool)
+    }
 }
 
 /// Whether `/usr/bin/python3` can import Debian's `libtorrent` bindings; same rules as

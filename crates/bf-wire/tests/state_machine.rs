@@ -143,6 +143,44 @@ fn piece_set_only_first_but_extended_handshake_may_precede_it() {
     );
     assert!(c.peer_has(3));
 
+    // aria2 also sends its whole BITFIELD again in place of HAVEs when that is no longer:
+    // a late one is taken as HAVEs of what it adds.
+    let mut c = conn(true);
+    feed(&mut c, Message::HaveNone).unwrap();
+    feed(&mut c, Message::Interested).unwrap();
+    feed(
+        &mut c,
+        Message::Bitfield(Bytes::from_static(&[0b0001_0000])),
+    )
+    .unwrap();
+    feed(
+        &mut c,
+        Message::Bitfield(Bytes::from_static(&[0b0101_0000])),
+    )
+    .unwrap();
+    assert_eq!(
+        events(&mut c),
+        vec![
+            Event::HaveNone,
+            Event::Interested,
+            Event::Have(3),
+            Event::Have(1)
+        ]
+    );
+    assert!(c.peer_has(1) && c.peer_has(3) && !c.peer_has(0));
+    // It is still checked, and may not take back a piece the peer announced.
+    assert!(feed(
+        &mut c,
+        Message::Bitfield(Bytes::from_static(&[0b0101_0100]))
+    )
+    .is_err());
+    assert_eq!(
+        feed(
+            &mut c,
+            Message::Bitfield(Bytes::from_static(&[0b0100_0000]))
+        ),
+        Err(ProtocolError::PiecesNotFirst("bitfield"))
+    );
     let mut c = conn(true);
     feed(&mut c, Message::Have(1)).unwrap();
     assert_eq!(

@@ -69,7 +69,9 @@ impl Connection {
     }
 
     pub(super) fn on_bitfield(&mut self, bits: Bytes) -> Result<(), ProtocolError> {
-        self.check_pieces_window("bitfield")?;
+        if !self.peer_pieces_window {
+            return self.on_late_bitfield(&bits);
+        }
         match self.shape {
             Some(s) => {
                 self.peer_pieces = PeerPieces::Some(Bitfield::from_bytes(&bits, s.piece_count())?);
@@ -86,6 +88,45 @@ impl Connection {
             }
         }
         self.events.push_back(Event::Bitfield);
+        Ok(())
+    }
+
+    /// BEP 3 wants the BITFIELD first, but aria2 sends its whole set again in place of
+    /// HAVEs whenever it is no longer than they are: for a torrent of up to 32 pieces, at
+    /// every piece it completes. Pieces are only ever gained, so it is taken as HAVEs of the
+    /// pieces it adds; one that leaves out a piece the peer announced is still an error.
+    fn on_late_bitfield(&mut self, bits: &Bytes) -> Result<(), ProtocolError> {
+        let Some(shape) = self.shape else {
+            // Before the shape is known it can only be checked against the limits; its
+            // pieces join the early HAVEs.
+            if bits.len() > self.config.limits.max_bitfield_len {
+                return Err(ProtocolError::BitfieldLength {
+                    expected: self.config.limits.max_bitfield_len,
+                    got: bits.len(),
+                });
+            }
+            if self.early_haves.len() < bits.len() {
+                self.early_haves.resize(bits.len(), 0);
+            }
+            for (e, b) in self.early_haves.iter_mut().zip(bits.iter()) {
+                *e |= b;
+            }
+            return Ok(());
+        };
+        let set = Bitfield::from_bytes(bits, shape.piece_count())?;
+        let keeps_all = match &self.peer_pieces {
+            PeerPieces::All => set.is_full(),
+            PeerPieces::Some(had) => had.iter_ones().all(|p| set.get(p)),
+            PeerPieces::Unknown | PeerPieces::None => true,
+        };
+        if !keeps_all {
+            return Err(ProtocolError::PiecesNotFirst("bitfield"));
+        }
+        for piece in set.iter_ones() {
+            if self.record_have(piece) {
+                self.events.push_back(Event::Have(piece));
+            }
+        }
         Ok(())
     }
 
