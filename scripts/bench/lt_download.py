@@ -1,18 +1,23 @@
-"""A libtorrent downloader for the benchmarks (TCP only, loopback): exits once complete.
+"""A libtorrent downloader for the benchmarks (TCP only): exits once complete.
 
 Usage: lt_download.py TORRENT SAVE_PATH PORT TIMEOUT_SECONDS [HOST:PORT ...]
-Peers come from the torrent's tracker, and from the HOST:PORT arguments if given.
-Exit status 0 when complete, 1 on timeout.
+Peers come from the torrent's tracker, and from the HOST:PORT arguments if given. It listens
+on LT_IFACE (default 127.0.0.1). At exit it prints one JSON line: seconds to complete, when
+95% was reached, payload bytes received, redundant and failed bytes (libtorrent's own
+counters). Exit status 0 when complete, 1 on timeout.
 """
+import json
+import os
 import sys
 import time
 
 import libtorrent as lt
 
 torrent, save, port, limit = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+iface = os.environ.get('LT_IFACE', '127.0.0.1')
 s = lt.session({
-    'listen_interfaces': '127.0.0.1:%d' % port,
-    'outgoing_interfaces': '127.0.0.1',
+    'listen_interfaces': '%s:%d' % (iface, port),
+    'outgoing_interfaces': iface,
     'enable_dht': False, 'enable_lsd': False, 'enable_upnp': False, 'enable_natpmp': False,
     'allow_multiple_connections_per_ip': True,
     'enable_outgoing_utp': False, 'enable_incoming_utp': False,
@@ -21,9 +26,25 @@ h = s.add_torrent({'ti': lt.torrent_info(torrent), 'save_path': save})
 for peer in sys.argv[5:]:
     host, p = peer.rsplit(':', 1)
     h.connect_peer((host, int(p)))
-end = time.time() + limit
+start = time.time()
+end = start + limit
+t95 = None
+done = False
 while time.time() < end:
-    if h.status().is_seeding:
-        sys.exit(0)
+    st = h.status()
+    if t95 is None and st.progress >= 0.95:
+        t95 = time.time() - start
+    if st.is_seeding:
+        done = True
+        break
     time.sleep(0.02)
-sys.exit(1)
+st = h.status()
+print(json.dumps({
+    'seconds': time.time() - start,
+    't95': t95,
+    'downloaded': st.total_payload_download,
+    'redundant': st.total_redundant_bytes,
+    'failed': st.total_failed_bytes,
+    'complete': done,
+}), flush=True)
+sys.exit(0 if done else 1)
