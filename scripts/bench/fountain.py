@@ -191,12 +191,14 @@ def run_bf(host, torrent, out, fountain, timeout):
         if ev.get('event') == 'status':
             statuses.append(ev)
     last = statuses[-1] if statuses else None
-    # Status lines come once a second (and once at the end): 95% is first seen at the
-    # n-th of them, n seconds in.
-    t95 = next((i + 1 for i, m in enumerate(statuses) if m.get('progress', 0) >= 0.95), None)
+    # Status lines come once a second and at completion, each with the time since the
+    # torrent started: the last 5 % took from the first line at 95 % to the last one.
+    t95 = next((m.get('active_secs') for m in statuses if m.get('progress', 0) >= 0.95), None)
+    tail = (last.get('active_secs') - t95) if (last and t95 is not None
+                                               and last.get('active_secs') is not None) else None
     return {
         'seconds': wall,
-        't95': t95,
+        'tail': tail,
         'complete': bool(last and last.get('progress') == 1.0),
         'downloaded': last and last.get('downloaded'),
         'redundant': last and last.get('redundant'),
@@ -223,7 +225,8 @@ def run_lt(host, torrent, out, timeout):
             res['cpu'], res['rss'] = float(u) + float(s), int(m) * 1024
         elif line.startswith('{'):
             d = json.loads(line)
-            res.update({'seconds': d['seconds'], 't95': d['t95'], 'complete': d['complete'],
+            tail = d['seconds'] - d['t95'] if d['t95'] is not None else None
+            res.update({'seconds': d['seconds'], 'tail': tail, 'complete': d['complete'],
                         'downloaded': d['downloaded'], 'redundant': d['redundant'] + d['failed']})
     return res
 

@@ -164,6 +164,7 @@ pub fn event_json(ev: &TorrentEvent) -> Option<serde_json::Value> {
             "peers": st.peers,
             "seeds": st.seeds,
             "eta_secs": st.eta.map(|d| d.as_secs()),
+            "active_secs": st.active_for.as_secs_f64(),
             "blocks_received": st.stats.blocks_received,
             "repair_received": st.stats.repair_received,
             "repair_requested": st.stats.repair_requested,
