@@ -581,3 +581,33 @@ fn without_the_fountain_a_staller_holds_its_blocks_until_the_endgame() {
     assert_eq!(st.repair_received, 0);
     assert!(st.endgame_requests > 0, "{st:?}");
 }
+
+#[test]
+fn pieces_over_the_codecs_limit_go_by_blocks_and_the_extension_is_not_offered() {
+    // A torrent of 128 MiB pieces (its content is never touched: only the shape matters).
+    let pieces = [7u8; 20];
+    let mut info = Dict::new();
+    info.insert(&b"length"[..], 128i64 << 20);
+    info.insert(&b"name"[..], "big.bin");
+    info.insert(&b"piece length"[..], 128i64 << 20);
+    info.insert(&b"pieces"[..], Value::bytes(&pieces));
+    let mut top = Dict::new();
+    top.insert(&b"info"[..], info);
+    let meta = Arc::new(Metainfo::from_bytes(&Value::Dict(top).to_bytes()).unwrap());
+    let now = Instant::now();
+    let core =
+        TorrentCore::new(CoreConfig::default(), meta.clone(), Bitfield::new(1), now).unwrap();
+    assert!(!core.fountain_capable);
+    assert_eq!(core.wire.extensions.bf_raptorq, 0);
+    // And with pieces within it, offered.
+    let data = content(4 * 16384, 9);
+    let core = TorrentCore::new(
+        CoreConfig::default(),
+        torrent(&data, 16384),
+        Bitfield::new(4),
+        now,
+    )
+    .unwrap();
+    assert!(core.fountain_capable);
+    assert_ne!(core.wire.extensions.bf_raptorq, 0);
+}
