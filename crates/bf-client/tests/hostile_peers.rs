@@ -93,6 +93,7 @@ async fn a_seeder_cuts_off_every_malformed_peer_and_keeps_serving() {
     let n = meta.piece_count();
     assert_eq!(n, 20);
     let zeros = Bytes::from(vec![0u8; 3]);
+    let first_piece = Bytes::from(vec![0x80u8, 0, 0]);
 
     // 1. Not BitTorrent at all, and a handshake for another torrent: closed before any
     //    peer is registered, and nothing but (at most) our own handshake comes back.
@@ -151,14 +152,16 @@ async fn a_seeder_cuts_off_every_malformed_peer_and_keeps_serving() {
         ("an oversized length prefix", oversized.to_vec()),
         ("a PIECE longer than a block", piece_too_long.to_vec()),
         ("a HAVE of the wrong length", have_wrong_len.to_vec()),
+        // A late bitfield that only adds pieces is taken as HAVEs (aria2 sends them in
+        // place of HAVEs); one that takes back a piece is a violation.
         (
-            "a bitfield after another message",
-            encode(&[Message::Interested, Message::Bitfield(zeros.clone())]),
+            "a late bitfield taking back a piece it announced",
+            encode(&[Message::Have(0), Message::Bitfield(zeros.clone())]),
         ),
         (
-            "a bitfield twice",
+            "a second bitfield taking back a piece",
             encode(&[
-                Message::Bitfield(zeros.clone()),
+                Message::Bitfield(first_piece.clone()),
                 Message::Bitfield(zeros.clone()),
             ]),
         ),
