@@ -328,7 +328,7 @@ impl Task {
                     self.start_announce(&core);
                 }
                 _ = status_tick.tick() => {
-                    self.publish_status(&mut core);
+                    self.publish_status(&mut core, true);
                 }
                 _ = resume_tick.tick() => {
                     self.save_resume(&core, None);
@@ -505,8 +505,9 @@ impl Task {
                 self.next_announce = Some(Instant::now());
                 self.save_resume(core, None);
                 // The status as of completion, exact, rather than up to a second old, and
-                // before the event, so that a watcher that stops there reads it.
-                self.publish_status(core);
+                // before the event, so that a watcher that stops there reads it (in the
+                // watch only: the event stream says Completed next, not a status first).
+                self.publish_status(core, false);
                 TorrentEvent::Completed
             }
             CoreEvent::PeerConnected(a) => TorrentEvent::PeerConnected(a),
@@ -652,7 +653,8 @@ impl Task {
         }
     }
 
-    fn publish_status(&mut self, core: &mut TorrentCore) {
+    /// Publishes the status: to the watch, and as a `Status` event when `event`.
+    fn publish_status(&mut self, core: &mut TorrentCore, event: bool) {
         let now = Instant::now();
         let (down, up) = core.rates(now);
         let st = core.stats();
@@ -685,7 +687,9 @@ impl Task {
             stats: st,
         };
         let _ = self.s.status.send(status.clone());
-        let _ = self.s.events.send(TorrentEvent::Status(Box::new(status)));
+        if event {
+            let _ = self.s.events.send(TorrentEvent::Status(Box::new(status)));
+        }
     }
 
     /// Writes resume data on a worker (after flushing the files); `done` is told when it is
