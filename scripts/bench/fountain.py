@@ -324,6 +324,16 @@ class Stall:
         self.seeder.cont()
 
 
+def start_tracker():
+    """bf-tracker on the hub (it goes with the hub's namespace: start it again after each)."""
+    t = subprocess.Popen(['ip', 'netns', 'exec', HUB, os.path.join(BIN, 'bf-tracker'),
+                          '--port', '6969', '--bind', NET + '.254', '--interval', '30',
+                          '--min-interval', '5', '--no-log', '--no-udp'],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    return t
+
+
 def main():
     os.makedirs(WORK, exist_ok=True)
     open(RESULTS, 'w').close()
@@ -332,18 +342,18 @@ def main():
     make_file(data, SIZE_MIB)
     crowd_data = os.path.join(WORK, 'crowd.bin')
     net = Net()
-    tracker = subprocess.Popen(['ip', 'netns', 'exec', HUB, os.path.join(BIN, 'bf-tracker'),
-                                '--port', '6969', '--bind', NET + '.254', '--interval', '30',
-                                '--min-interval', '5', '--no-log', '--no-udp'],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.5)
+    tracker = start_tracker()
     try:
         torrent = make_torrent(data, announce)
         size = SIZE_MIB * MIB
         for scenario in SCENARIOS:
             print('== %s' % scenario, flush=True)
             if scenario == 'crowd':
-                crowd(net, announce, crowd_data)
+                tracker.kill()
+                tracker.wait()
+                crowd(announce, crowd_data)
+                net = Net()
+                tracker = start_tracker()
                 continue
             rates = {1: SEED_RATE, 2: SEED_RATE, 3: SEED_RATE, 4: SEED_RATE}
             if scenario == 'slow':
@@ -381,18 +391,13 @@ def main():
                         net = Net()
                         tracker.kill()
                         tracker.wait()
-                        tracker = subprocess.Popen(
-                            ['ip', 'netns', 'exec', HUB, os.path.join(BIN, 'bf-tracker'),
-                             '--port', '6969', '--bind', NET + '.254', '--interval', '30',
-                             '--min-interval', '5', '--no-log', '--no-udp'],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                        time.sleep(0.5)
+                        tracker = start_tracker()
     finally:
         tracker.kill()
         net.teardown()
 
 
-def crowd(net, announce, data):
+def crowd(announce, data):
     """One seeder, many downloaders starting together, each with its own upload limit."""
     make_file(data, CROWD_SIZE_MIB)
     torrent = make_torrent(data, announce)
@@ -404,6 +409,8 @@ def crowd(net, announce, data):
     bound = max(size / us, n * size / (us + n * ud))
     for mode in MODES:
         for run in range(1, RUNS + 1):
+            net = Net()
+            tracker = start_tracker()
             net.add(1, CROWD_SEED_RATE)
             hosts = list(range(10, 10 + n))
             for h in hosts:
@@ -471,8 +478,9 @@ def crowd(net, announce, data):
                    'median': times[len(times) // 2] if times else None,
                    'completed': len(times), 'redundant': redundant, 'same': ok and len(times) == n}
             record(row)
+            tracker.kill()
+            tracker.wait()
             net.teardown()
-            net.__init__()
 
 
 if __name__ == '__main__':

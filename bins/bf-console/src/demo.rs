@@ -33,6 +33,9 @@ pub struct DemoArgs {
     /// Upload limit of the seeder.
     #[arg(long, value_name = "RATE", default_value = "8M", value_parser = parse_rate)]
     seed_rate: u64,
+    /// Upload limit of each downloader (peers upload less than a seeder, as users do).
+    #[arg(long, value_name = "RATE", default_value = "2M", value_parser = parse_rate)]
+    peer_rate: u64,
     /// Upload limit of the slow seeder.
     #[arg(long, value_name = "RATE", default_value = "512K", value_parser = parse_rate)]
     slow_rate: u64,
@@ -117,9 +120,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let fountain = !args.no_fountain;
     let size = args.size.max(1) << 20;
     println!(
-        "BitFountain demo: a {} file, {} pieces, fountain {}",
+        "BitFountain demo: a {} file, {} pieces, downloaders uploading at most {}, fountain {}",
         bf_metainfo::format::human_size(size),
         bf_metainfo::format::human_size(args.piece_size),
+        rate(args.peer_rate),
         if fountain {
             "on"
         } else {
@@ -204,7 +208,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let start = Instant::now();
     let mut downloaders = Vec::new();
     for i in 1..=args.downloaders {
-        let s = Session::new(session_config(fountain, None)).await?;
+        let s = Session::new(session_config(fountain, Some(args.peer_rate))).await?;
         let out = dir.join(format!("downloader-{i}")).join("demo.bin");
         let mut add = AddTorrent::new(TorrentSource::Metainfo(meta.clone())).save_as(&out);
         if let Some(p) = &staller {

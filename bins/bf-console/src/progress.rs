@@ -160,6 +160,8 @@ pub fn event_json(ev: &TorrentEvent) -> Option<serde_json::Value> {
             "downloaded": st.downloaded,
             "uploaded": st.uploaded,
             "redundant": st.redundant,
+            "duplicate": st.stats.duplicate,
+            "late": st.stats.late,
             "hash_failures": st.hash_failures,
             "peers": st.peers,
             "seeds": st.seeds,

@@ -133,6 +133,9 @@ pub(crate) struct IoContext {
     pub down: Limiter,
 }
 
+/// Unsent bytes a socket may hold in the kernel (TCP_NOTSENT_LOWAT).
+const KERNEL_UNSENT: usize = 128 * 1024;
+
 /// Size of each read buffer allocation: reads fill it piece by piece, and the blocks cut
 /// from it are zero-copy slices until their piece is written.
 const READ_CHUNK: usize = 128 * 1024;
@@ -148,6 +151,10 @@ pub(crate) fn start(
     ctx: IoContext,
     permit: Option<OwnedSemaphorePermit>,
 ) -> PeerLink {
+    // Keep at most this much unsent in the kernel's send buffer, which otherwise grows to
+    // megabytes on a slow link: bytes there can no longer be cancelled, and the core's count
+    // of what is queued for the peer would say nothing about what really left.
+    let _ = socket2::SockRef::from(&stream).set_tcp_notsent_lowat(KERNEL_UNSENT as u32);
     let (read, write) = stream.into_split();
     let (tx, rx) = mpsc::unbounded_channel();
     let permit = Arc::new(permit);

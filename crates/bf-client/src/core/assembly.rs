@@ -236,6 +236,13 @@ impl Assembly {
         false
     }
 
+    /// Whether `peer` has any block of this piece requested.
+    pub fn is_requested_by_peer(&self, peer: PeerKey) -> bool {
+        self.slots
+            .iter()
+            .any(|s| s.requesters.iter().any(|(p, _)| *p == peer))
+    }
+
     /// Whether `peer` has block `i` requested.
     pub fn is_requested_by(&self, i: u32, peer: PeerKey) -> bool {
         self.slots
@@ -350,6 +357,19 @@ impl Assembly {
                 .repair
                 .as_ref()
                 .is_some_and(|r| !r.in_flight.is_empty())
+    }
+
+    /// The outstanding block requests of `peers`, newest first: (block, requester).
+    pub fn newest_requests_of(&self, peers: &[PeerKey]) -> Vec<(u32, PeerKey)> {
+        let mut v: Vec<(u32, PeerKey, Instant)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.requesters.iter().map(move |(p, t)| (i as u32, *p, *t)))
+            .filter(|(_, p, _)| peers.contains(p))
+            .collect();
+        v.sort_by_key(|(_, _, t)| std::cmp::Reverse(*t));
+        v.into_iter().map(|(i, p, _)| (i, p)).collect()
     }
 
     /// Every outstanding block request: (block, requester).

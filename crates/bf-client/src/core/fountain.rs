@@ -240,6 +240,23 @@ impl TorrentCore {
                     break;
                 }
             }
+            // As many of the slow peers' queued blocks of this piece are cancelled, newest
+            // first (the least likely to be sent already): the slow peer's upload goes to
+            // what only it can give, as the endgame's cancels do, block for block.
+            let handed: Vec<(u32, PeerKey)> = asm
+                .newest_requests_of(&slow)
+                .into_iter()
+                .take(count as usize)
+                .collect();
+            for (i, q) in handed {
+                let r = asm.request_for(i);
+                asm.give_up(i, q, false);
+                if let Some(p) = self.peers.get_mut(&q) {
+                    if p.conn.cancel(r).is_ok() {
+                        p.dirty = true;
+                    }
+                }
+            }
         }
         sent
     }
@@ -370,6 +387,7 @@ impl TorrentCore {
         } else {
             // The piece completed meanwhile (the symbol was on the wire when we cancelled).
             self.stats.redundant += len;
+            self.stats.late += len;
         }
         self.fill_requests(key, now);
     }

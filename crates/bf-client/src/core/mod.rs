@@ -335,8 +335,13 @@ pub struct CoreStats {
     pub downloaded: u64,
     /// Payload bytes sent.
     pub uploaded: u64,
-    /// Payload bytes received for blocks already held (endgame duplicates, late blocks).
+    /// Payload bytes received that were not needed: `duplicate` + `late`.
     pub redundant: u64,
+    /// Payload bytes of blocks received twice (the endgame's copies).
+    pub duplicate: u64,
+    /// Payload bytes (blocks or symbols) that arrived after their piece was complete:
+    /// cancelled too late, or raced.
+    pub late: u64,
     /// Payload bytes of pieces that failed their hash.
     pub wasted: u64,
     /// Pieces that failed their hash.

@@ -114,15 +114,25 @@ impl TorrentCore {
         if fountain_peer {
             room -= self.request_repairs(key, room, now);
         }
-        // 1. Pieces in flight that this peer has, oldest first.
+        // 1. Pieces in flight that this peer has, oldest first: those it is already working
+        //    on, and those nobody is (their peer left); others' pieces only once nothing
+        //    new can be started. A piece then comes whole from one peer where it can, and a
+        //    scarce peer (the only seeder of a flash crowd) spends its upload on pieces
+        //    nobody else has rather than on the rest of pieces other peers are serving.
+        let starting_possible = self.can_start_piece() && self.pick_new(key).is_some();
         let order = self.inflight_order.clone();
         for piece in order {
             if room == 0 {
                 break;
             }
+            let Some(asm) = self.inflight.get(&piece) else {
+                continue;
+            };
+            let someone_elses = asm.has_requests() && !asm.is_requested_by_peer(key);
             if !self.peer_has(key, piece)
                 || (self.avoids(piece, ban_key) && self.unavoided_holder(piece))
-                || self.inflight.get(&piece).is_some_and(Assembly::is_decoding)
+                || asm.is_decoding()
+                || (someone_elses && starting_possible)
             {
                 continue;
             }
@@ -320,8 +330,17 @@ impl TorrentCore {
                 }
                 self.after_symbol(r.piece);
             }
-            Some(Received::Duplicate) | None => {
+            Some(Received::Duplicate) => {
                 self.stats.redundant += len;
+                self.stats.duplicate += len;
+                if let Some(p) = self.peers.get_mut(&key) {
+                    p.redundant += len;
+                }
+            }
+            None => {
+                // Its piece is complete (or not wanted): cancelled too late, or raced.
+                self.stats.redundant += len;
+                self.stats.late += len;
                 if let Some(p) = self.peers.get_mut(&key) {
                     p.redundant += len;
                 }
