@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use sha1::{Digest, Sha1};
 
 use crate::core::assembly::{Symbol, BLOCK_LEN};
-use crate::core::{PeerKey, PieceOutcome};
+use crate::core::{Input, Output, PeerKey, PieceOutcome};
 use crate::storage::Storage;
 
 /// Where verified pieces go and come from.
@@ -182,4 +182,52 @@ pub fn prepare_encoder(io: &impl PieceIo, piece: u32) -> Result<Box<PieceEncoder
     with_plans(|plans| PieceEncoder::new(piece, data, plans))
         .map(Box::new)
         .map_err(|e| e.to_string())
+}
+
+/// Does the disk and CPU work `out` asks for (verify and write, decode and write, read,
+/// prepare an encoder) and returns the input that reports it to the core; any other output
+/// is handed back.
+pub fn perform(io: &impl PieceIo, out: Output) -> Result<Input, Output> {
+    Ok(match out {
+        Output::VerifyWrite {
+            piece,
+            blocks,
+            repairs,
+            expected,
+            block_hashes,
+        } => {
+            let (outcome, work) =
+                verify_and_write(io, piece, &blocks, &repairs, &expected, block_hashes);
+            Input::PieceDone {
+                piece,
+                outcome,
+                work,
+            }
+        }
+        Output::Decode {
+            piece,
+            len,
+            blocks,
+            repairs,
+            expected,
+            block_hashes,
+        } => {
+            let (outcome, work) =
+                decode_and_write(io, piece, len, &blocks, &repairs, &expected, block_hashes);
+            Input::PieceDone {
+                piece,
+                outcome,
+                work,
+            }
+        }
+        Output::Read(piece) => Input::PieceRead {
+            piece,
+            data: io.read_piece(piece),
+        },
+        Output::PrepareEncoder(piece) => Input::EncoderReady {
+            piece,
+            encoder: prepare_encoder(io, piece),
+        },
+        other => return Err(other),
+    })
 }

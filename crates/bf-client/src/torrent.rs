@@ -415,72 +415,16 @@ impl Task {
                     }
                 }
                 Output::Connect(addr) => self.dial(addr),
-                Output::VerifyWrite {
-                    piece,
-                    blocks,
-                    repairs,
-                    expected,
-                    block_hashes,
-                } => {
+                work @ (Output::VerifyWrite { .. }
+                | Output::Decode { .. }
+                | Output::Read(_)
+                | Output::PrepareEncoder(_)) => {
                     let storage = self.s.storage.clone();
                     let tx = self.s.io.to_torrent.clone();
                     self.s.workers.submit(move || {
-                        let (outcome, work) = jobs::verify_and_write(
-                            &*storage,
-                            piece,
-                            &blocks,
-                            &repairs,
-                            &expected,
-                            block_hashes,
-                        );
-                        let _ = tx.blocking_send(Msg::Core(Input::PieceDone {
-                            piece,
-                            outcome,
-                            work,
-                        }));
-                    });
-                }
-                Output::Decode {
-                    piece,
-                    len,
-                    blocks,
-                    repairs,
-                    expected,
-                    block_hashes,
-                } => {
-                    let storage = self.s.storage.clone();
-                    let tx = self.s.io.to_torrent.clone();
-                    self.s.workers.submit(move || {
-                        let (outcome, work) = jobs::decode_and_write(
-                            &*storage,
-                            piece,
-                            len,
-                            &blocks,
-                            &repairs,
-                            &expected,
-                            block_hashes,
-                        );
-                        let _ = tx.blocking_send(Msg::Core(Input::PieceDone {
-                            piece,
-                            outcome,
-                            work,
-                        }));
-                    });
-                }
-                Output::PrepareEncoder(piece) => {
-                    let storage = self.s.storage.clone();
-                    let tx = self.s.io.to_torrent.clone();
-                    self.s.workers.submit(move || {
-                        let encoder = jobs::prepare_encoder(&*storage, piece);
-                        let _ = tx.blocking_send(Msg::Core(Input::EncoderReady { piece, encoder }));
-                    });
-                }
-                Output::Read(piece) => {
-                    let storage = self.s.storage.clone();
-                    let tx = self.s.io.to_torrent.clone();
-                    self.s.workers.submit(move || {
-                        let data = storage.read_piece(piece).map_err(|e| e.to_string());
-                        let _ = tx.blocking_send(Msg::Core(Input::PieceRead { piece, data }));
+                        if let Ok(input) = jobs::perform(&*storage, work) {
+                            let _ = tx.blocking_send(Msg::Core(input));
+                        }
                     });
                 }
                 Output::Event(e) => self.on_core_event(core, e),

@@ -46,18 +46,21 @@ impl TorrentCore {
     }
 
     /// Whether another fountain peer with `piece` could send repair symbols at least twice
-    /// as fast as `key` does now (its best rate so far against `key`'s current one).
+    /// as fast as `key` does now (its best rate so far against `key`'s current one). A
+    /// suspect of a failed decode of the piece is no stand-in: it is not asked for more.
     fn better_stand_in(&self, key: PeerKey, piece: u32) -> bool {
         let Some(me) = self.peers.get(&key) else {
             return false;
         };
         let mine = me.last_rate;
+        let avoid = self.avoid.get(&piece);
         self.peers.iter().any(|(k, p)| {
             *k != key
                 && p.conn.fountain()
                 && p.conn.peer_has(piece)
                 && !p.snubbed
                 && !p.conn.peer_choking()
+                && !avoid.is_some_and(|v| v.contains(&p.ban_key))
                 && p.peak_rate >= mine.saturating_mul(2).max(u64::from(BLOCK_LEN))
         })
     }

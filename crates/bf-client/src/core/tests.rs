@@ -217,75 +217,24 @@ impl Sim {
                     .core
                     .handle_input(Input::ConnectFailed(addr), now);
             }
-            Output::VerifyWrite {
-                piece,
-                blocks,
-                repairs,
-                expected,
-                block_hashes,
-            } => {
-                let (outcome, work) = jobs::verify_and_write(
-                    &self.nodes[i].store,
-                    piece,
-                    &blocks,
-                    &repairs,
-                    &expected,
-                    block_hashes,
-                );
-                self.nodes[i].core.handle_input(
-                    Input::PieceDone {
-                        piece,
-                        outcome,
-                        work,
-                    },
-                    now,
-                );
-            }
-            Output::Decode {
-                piece,
-                len,
-                blocks,
-                repairs,
-                expected,
-                block_hashes,
-            } => {
-                let (outcome, work) = jobs::decode_and_write(
-                    &self.nodes[i].store,
-                    piece,
-                    len,
-                    &blocks,
-                    &repairs,
-                    &expected,
-                    block_hashes,
-                );
-                self.nodes[i].core.handle_input(
-                    Input::PieceDone {
-                        piece,
-                        outcome,
-                        work,
-                    },
-                    now,
-                );
-            }
             Output::Read(_) | Output::PrepareEncoder(_)
                 if self.nodes[i].behaviour == Behaviour::Stall => {}
-            Output::Read(piece) => {
-                let data = self.nodes[i].store.read_piece(piece);
-                self.nodes[i]
-                    .core
-                    .handle_input(Input::PieceRead { piece, data }, now);
-            }
-            Output::PrepareEncoder(piece) => {
+            work @ Output::PrepareEncoder(_) => {
                 let node = &self.nodes[i];
                 let lie = node.behaviour == Behaviour::CorruptRepairs;
                 node.store
                     .corrupt
                     .set(lie || node.behaviour == Behaviour::Corrupt);
-                let encoder = jobs::prepare_encoder(&node.store, piece);
+                let input = jobs::perform(&node.store, work);
                 node.store.corrupt.set(node.behaviour == Behaviour::Corrupt);
-                self.nodes[i]
-                    .core
-                    .handle_input(Input::EncoderReady { piece, encoder }, now);
+                if let Ok(input) = input {
+                    self.nodes[i].core.handle_input(input, now);
+                }
+            }
+            work @ (Output::VerifyWrite { .. } | Output::Decode { .. } | Output::Read(_)) => {
+                if let Ok(input) = jobs::perform(&self.nodes[i].store, work) {
+                    self.nodes[i].core.handle_input(input, now);
+                }
             }
             Output::Event(e) => self.events.push((i, e)),
         }
