@@ -81,15 +81,7 @@ async fn broken_trackers_do_not_hold_up_a_download_from_a_given_peer() {
     let with_trackers = std::sync::Arc::new(with_trackers);
     assert_eq!(with_trackers.info_hash(), meta.info_hash());
     assert_eq!(with_trackers.trackers().len(), 5);
-    let seeder = support::session(None).await;
-    let seed = seeder
-        .add_torrent(
-            AddTorrent::new(TorrentSource::Metainfo(meta.clone()))
-                .save_as(dir.path().join("payload.bin")),
-        )
-        .await
-        .unwrap();
-    support::complete(&seed, Duration::from_secs(20)).await;
+    let (seeder, _seed) = common::seed_from(dir.path(), &meta).await;
 
     let mut cfg = support::config(None);
     cfg.tracker.http_timeout = Duration::from_secs(2);

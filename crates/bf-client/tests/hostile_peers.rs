@@ -35,14 +35,7 @@ fn encode(messages: &[Message]) -> Vec<u8> {
 
 async fn seeder(dir: &std::path::Path) -> (Vec<u8>, Arc<Metainfo>, Session, TorrentHandle) {
     let (data, meta) = common::make_torrent(dir, "payload.bin", LEN, PIECE, &[]);
-    let s = support::session(None).await;
-    let h = s
-        .add_torrent(
-            AddTorrent::new(TorrentSource::Metainfo(meta.clone())).save_as(dir.join("payload.bin")),
-        )
-        .await
-        .unwrap();
-    support::complete(&h, Duration::from_secs(20)).await;
+    let (s, h) = common::seed_from(dir, &meta).await;
     (data, meta, s, h)
 }
 

@@ -13,18 +13,7 @@ async fn a_bf_seeder_serves_a_bf_downloader() {
     let dir = bf_testkit::temp_dir();
     let (data, meta) =
         common::make_torrent(dir.path(), "payload.bin", 5 << 20 | 1234, 256 << 10, &[]);
-    let seeder = common::session(None).await;
-    let seed = seeder
-        .add_torrent(
-            AddTorrent::new(TorrentSource::Metainfo(meta.clone()))
-                .save_as(dir.path().join("payload.bin")),
-        )
-        .await
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(30), seed.wait_complete())
-        .await
-        .unwrap()
-        .unwrap();
+    let (seeder, _seed) = common::seed_from(dir.path(), &meta).await;
 
     let leecher = common::session(None).await;
     let out = dir.path().join("out/payload.bin");
@@ -51,18 +40,7 @@ async fn a_bf_seeder_serves_a_bf_downloader() {
 async fn pause_resume_and_a_download_rate_limit() {
     let dir = bf_testkit::temp_dir();
     let (data, meta) = common::make_torrent(dir.path(), "payload.bin", 3 << 20, 64 << 10, &[]);
-    let seeder = common::session(None).await;
-    let seed = seeder
-        .add_torrent(
-            AddTorrent::new(TorrentSource::Metainfo(meta.clone()))
-                .save_as(dir.path().join("payload.bin")),
-        )
-        .await
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(30), seed.wait_complete())
-        .await
-        .unwrap()
-        .unwrap();
+    let (seeder, _seed) = common::seed_from(dir.path(), &meta).await;
 
     // A downloader limited to 1 MiB/s, added paused: it takes no peer until resumed.
     let leecher = bf_client::Session::new(bf_client::SessionConfig {

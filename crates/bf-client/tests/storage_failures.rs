@@ -25,15 +25,7 @@ async fn a_full_disk_stops_the_torrent_with_an_error_and_leaves_consistent_resum
     let (data, meta) =
         common::make_torrent(dir.path(), "payload.bin", (4 << 20) + 1234, piece, &[]);
     let n = meta.piece_count();
-    let seeder = support::session(None).await;
-    let seed = seeder
-        .add_torrent(
-            AddTorrent::new(TorrentSource::Metainfo(meta.clone()))
-                .save_as(dir.path().join("payload.bin")),
-        )
-        .await
-        .unwrap();
-    support::complete(&seed, Duration::from_secs(20)).await;
+    let (seeder, _seed) = common::seed_from(dir.path(), &meta).await;
 
     // 4 MiB into 2 MiB: the writes fail part way.
     let resume_dir = dir.path().join("resume");

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bf_client::{Session, SessionConfig};
+use bf_client::{AddTorrent, Session, SessionConfig, TorrentHandle, TorrentSource};
 use bf_metainfo::{CreateOptions, Metainfo, Source};
 
 /// Writes `len` bytes of generated content to `dir/name` and makes its torrent.
@@ -50,8 +50,27 @@ pub fn config(resume_dir: Option<&Path>) -> SessionConfig {
     cfg
 }
 
+/// A session with [`config`].
 pub async fn session(resume_dir: Option<&Path>) -> Session {
     Session::new(config(resume_dir)).await.unwrap()
+}
+
+/// A new session seeding `add`, its check of the data done.
+pub async fn seed(add: AddTorrent) -> (Session, TorrentHandle) {
+    let session = session(None).await;
+    let handle = session.add_torrent(add).await.unwrap();
+    match tokio::time::timeout(Duration::from_secs(30), handle.wait_complete()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => panic!("the seeder stopped: {e}"),
+        Err(_) => panic!("the seeder's check took over 30 s: {:?}", handle.status()),
+    }
+    (session, handle)
+}
+
+/// A new session seeding `meta` from the file [`make_torrent`] wrote in `dir`.
+pub async fn seed_from(dir: &Path, meta: &Arc<Metainfo>) -> (Session, TorrentHandle) {
+    seed(AddTorrent::new(TorrentSource::Metainfo(meta.clone())).save_as(dir.join(meta.name())))
+        .await
 }
 
 /// The same torrent (same info-hash) with no trackers.
