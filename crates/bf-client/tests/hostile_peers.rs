@@ -249,6 +249,21 @@ struct Downloader {
     out: std::path::PathBuf,
 }
 
+impl Downloader {
+    /// Waits for the download to complete and checks its bytes.
+    async fn completes_with(&self, data: &[u8]) {
+        support::complete(&self.handle, Duration::from_secs(30)).await;
+        assert_eq!(std::fs::read(&self.out).unwrap(), data);
+    }
+
+    /// Shuts the downloader and `seeder` down; no engine task may have panicked.
+    async fn close(self, seeder: Session) {
+        self.session.shutdown().await;
+        seeder.shutdown().await;
+        support::assert_no_engine_panics();
+    }
+}
+
 async fn downloader(dir: &std::path::Path, meta: &Arc<Metainfo>) -> Downloader {
     let session = support::session(None).await;
     let out = dir.join("dl/payload.bin");
@@ -364,12 +379,9 @@ async fn a_downloader_cuts_off_malformed_peers_and_completes_from_an_honest_one(
     // None of that reached the disk; an honest seeder completes the download.
     assert_eq!(d.handle.status().pieces_have, 0);
     d.handle.add_peers(vec![seed_session.listen_addr()]).await;
-    support::complete(&d.handle, Duration::from_secs(30)).await;
-    assert_eq!(std::fs::read(&d.out).unwrap(), data);
+    d.completes_with(&data).await;
     assert_eq!(d.handle.status().hash_failures, 0);
-    d.session.shutdown().await;
-    seed_session.shutdown().await;
-    support::assert_no_engine_panics();
+    d.close(seed_session).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -426,8 +438,7 @@ async fn a_peer_whose_pieces_fail_their_hash_twice_is_banned_and_nothing_wrong_i
 
     // An honest seeder completes the download, byte for byte; it is not blamed.
     d.handle.add_peers(vec![seed_session.listen_addr()]).await;
-    support::complete(&d.handle, Duration::from_secs(30)).await;
-    assert_eq!(std::fs::read(&d.out).unwrap(), data);
+    d.completes_with(&data).await;
     let more_bans = support::wait_event(&mut events, Duration::from_millis(10), |e| {
         matches!(e, TorrentEvent::PeerBanned { .. })
     })
@@ -436,9 +447,7 @@ async fn a_peer_whose_pieces_fail_their_hash_twice_is_banned_and_nothing_wrong_i
         more_bans.is_none(),
         "an honest peer was banned: {more_bans:?}"
     );
-    d.session.shutdown().await;
-    seed_session.shutdown().await;
-    support::assert_no_engine_panics();
+    d.close(seed_session).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -505,12 +514,9 @@ async fn a_failed_piece_is_refetched_from_another_peer_and_the_liar_banned() {
     assert!(reason.contains("differs"), "{reason}");
     let served = served.await.unwrap();
     assert!(served.closed, "the banned peer's connection stayed open");
-    support::complete(&d.handle, Duration::from_secs(30)).await;
-    assert_eq!(std::fs::read(&d.out).unwrap(), data);
+    d.completes_with(&data).await;
     assert_eq!(d.handle.status().hash_failures, 1);
-    d.session.shutdown().await;
-    seed_session.shutdown().await;
-    support::assert_no_engine_panics();
+    d.close(seed_session).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -596,9 +602,7 @@ async fn a_banned_peers_blocks_are_dropped_from_unfinished_pieces() {
     assert_eq!(std::fs::read(&d.out).unwrap(), data);
     // Only the liar's two whole pieces failed: its blocks in the others were dropped.
     assert_eq!(d.handle.status().hash_failures, 2);
-    d.session.shutdown().await;
-    seed_session.shutdown().await;
-    support::assert_no_engine_panics();
+    d.close(seed_session).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -654,9 +658,7 @@ async fn blocks_left_behind_by_a_peer_that_left_do_not_get_an_honest_peer_banned
     );
     assert!(matches!(done, Ok(Ok(()))), "{:?}", d.handle.status());
     assert_eq!(std::fs::read(&d.out).unwrap(), data);
-    d.session.shutdown().await;
-    seed_session.shutdown().await;
-    support::assert_no_engine_panics();
+    d.close(seed_session).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -709,7 +711,5 @@ async fn a_liar_mixing_its_blocks_with_an_honest_peer_does_not_get_it_banned() {
     assert!(matches!(done, Ok(Ok(()))), "{:?}", d.handle.status());
     assert_eq!(std::fs::read(&d.out).unwrap(), data);
     assert!(served.await.unwrap().closed);
-    d.session.shutdown().await;
-    seed_session.shutdown().await;
-    support::assert_no_engine_panics();
+    d.close(seed_session).await;
 }

@@ -174,22 +174,14 @@ impl TorrentCore {
             match need {
                 None => {}
                 Some(Need::Piece(piece)) => {
-                    let waiting = self.reading.entry(piece).or_default();
-                    if waiting.is_empty() {
+                    if wait_on(&mut self.reading, piece, key) {
                         self.outputs.push_back(Output::Read(piece));
-                    }
-                    if !waiting.contains(&key) {
-                        waiting.push(key);
                     }
                     return;
                 }
                 Some(Need::Encoder(piece)) => {
-                    let waiting = self.preparing.entry(piece).or_default();
-                    if waiting.is_empty() {
+                    if wait_on(&mut self.preparing, piece, key) {
                         self.outputs.push_back(Output::PrepareEncoder(piece));
-                    }
-                    if !waiting.contains(&key) {
-                        waiting.push(key);
                     }
                     return;
                 }
@@ -352,4 +344,15 @@ impl TorrentCore {
             }
         }
     }
+}
+
+/// Adds `key` to the peers waiting on a job for `piece`; true when it is the first (the job
+/// is to be started: one read or one encoder per piece, however many peers want it).
+fn wait_on(waiting: &mut HashMap<u32, Vec<PeerKey>>, piece: u32, key: PeerKey) -> bool {
+    let peers = waiting.entry(piece).or_default();
+    let first = peers.is_empty();
+    if !peers.contains(&key) {
+        peers.push(key);
+    }
+    first
 }
