@@ -84,8 +84,12 @@
 //! let mut outgoing = BytesMut::new();
 //! assert_eq!(conn.encode_pending(&mut outgoing, now), 2);
 //!
-//! // A second bitfield breaks the protocol: the caller disconnects.
+//! // A later bitfield that only adds pieces is taken as HAVEs (aria2 sends them so) ...
 //! Message::Bitfield(Bytes::from_static(&[0b1110_0000])).encode(&mut incoming);
+//! conn.receive(&mut incoming, now)?;
+//! assert_eq!(conn.poll_event(), Some(Event::Have(1)));
+//! // ... but one that takes a piece back breaks the protocol: the caller disconnects.
+//! Message::Bitfield(Bytes::from_static(&[0b0110_0000])).encode(&mut incoming);
 //! assert!(conn.receive(&mut incoming, now).is_err());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
