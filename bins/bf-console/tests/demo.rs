@@ -41,7 +41,10 @@ fn the_demo_swarm_completes_with_the_original_bytes_in_both_exchanges() {
     let small = ["demo", "--size", "4", "--seed-rate", "16M"];
     let fountain = summary_rows(&small);
     assert_eq!(fountain.len(), 3, "{fountain:?}");
-    assert!(fountain.iter().all(|(_, data)| data == "same"), "{fountain:?}");
+    assert!(
+        fountain.iter().all(|(_, data)| data == "same"),
+        "{fountain:?}"
+    );
     assert!(
         fountain.iter().any(|(repair, _)| *repair > 0),
         "the staller's pieces come from repair symbols: {fountain:?}"
@@ -49,5 +52,10 @@ fn the_demo_swarm_completes_with_the_original_bytes_in_both_exchanges() {
 
     let blocks = summary_rows(&[&small[..], &["--no-fountain", "--downloaders", "2"]].concat());
     assert_eq!(blocks.len(), 2, "{blocks:?}");
-    assert!(blocks.iter().all(|(repair, data)| *repair == 0 && data == "same"), "{blocks:?}");
+    assert!(
+        blocks
+            .iter()
+            .all(|(repair, data)| *repair == 0 && data == "same"),
+        "{blocks:?}"
+    );
 }
