@@ -133,8 +133,12 @@ pub(crate) struct IoContext {
     pub down: Limiter,
 }
 
-/// Unsent bytes a socket may hold in the kernel (TCP_NOTSENT_LOWAT).
+/// Unsent bytes a socket may hold in the kernel (TCP_NOTSENT_LOWAT), at the most and at
+/// the least; between them a tenth of a second of what the socket takes.
 const KERNEL_UNSENT: usize = 128 * 1024;
+const KERNEL_UNSENT_MIN: usize = 16 * 1024;
+/// How often the writer measures what its socket takes.
+const RATE_WINDOW: Duration = Duration::from_millis(250);
 
 /// Size of each read buffer allocation: reads fill it piece by piece, and the blocks cut
 /// from it are zero-copy slices until their piece is written.
@@ -151,9 +155,10 @@ pub(crate) fn start(
     ctx: IoContext,
     permit: Option<OwnedSemaphorePermit>,
 ) -> PeerLink {
-    // Keep at most this much unsent in the kernel's send buffer, which otherwise grows to
-    // megabytes on a slow link: bytes there can no longer be cancelled, and the core's count
-    // of what is queued for the peer would say nothing about what really left.
+    // Keep little unsent in the kernel's send buffer, which otherwise grows to megabytes on
+    // a slow link: bytes there can no longer be cancelled, and the core's count of what is
+    // queued for the peer would say nothing about what really left. The writer shrinks it
+    // to what its socket takes.
     let _ = socket2::SockRef::from(&stream).set_tcp_notsent_lowat(KERNEL_UNSENT as u32);
     let (read, write) = stream.into_split();
     let (tx, rx) = mpsc::unbounded_channel();
@@ -227,6 +232,7 @@ async fn write_loop(
         let rate = l.lock().unwrap_or_else(|e| e.into_inner()).rate();
         ((rate / 20) as usize).max(16 * 1024)
     });
+    let mut unsent = UnsentLimit::new(Instant::now());
     while let Some(mut segments) = rx.recv().await {
         // Take whatever else is queued too: one vectored write for all of it.
         while let Ok(more) = rx.try_recv() {
@@ -251,6 +257,9 @@ async fn write_loop(
                     .await;
                 return;
             }
+            if let Some(lowat) = unsent.written(bytes, Instant::now()) {
+                let _ = socket2::SockRef::from(write.as_ref()).set_tcp_notsent_lowat(lowat);
+            }
             if ctx
                 .to_torrent
                 .send(Msg::Core(Input::Flushed { peer: key, bytes }))
@@ -262,6 +271,45 @@ async fn write_loop(
         }
     }
     let _ = write.shutdown().await;
+}
+
+/// The kernel's share of a connection's unsent bytes, sized to what the socket takes: a
+/// slow peer's CANCEL then still finds most of its blocks unsent, and a fast socket is
+/// never starved.
+struct UnsentLimit {
+    since: Instant,
+    bytes: usize,
+    current: usize,
+}
+
+impl UnsentLimit {
+    fn new(now: Instant) -> Self {
+        UnsentLimit {
+            since: now,
+            bytes: 0,
+            current: KERNEL_UNSENT,
+        }
+    }
+
+    /// `n` more bytes were written; the new TCP_NOTSENT_LOWAT when it should change.
+    fn written(&mut self, n: usize, now: Instant) -> Option<u32> {
+        self.bytes += n;
+        let elapsed = now.saturating_duration_since(self.since);
+        if elapsed < RATE_WINDOW {
+            return None;
+        }
+        let rate = self.bytes as f64 / elapsed.as_secs_f64();
+        self.since = now;
+        self.bytes = 0;
+        // In whole blocks, so that small swings do not reset it every window.
+        let want = ((rate / 10.0) as usize)
+            .next_multiple_of(16 * 1024)
+            .clamp(KERNEL_UNSENT_MIN, KERNEL_UNSENT);
+        (want != self.current).then(|| {
+            self.current = want;
+            want as u32
+        })
+    }
 }
 
 async fn write_all_vectored(
@@ -296,4 +344,32 @@ async fn write_all_vectored(
     }
     segments.clear();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kernels_unsent_share_follows_what_the_socket_takes() {
+        let t0 = Instant::now();
+        let mut u = UnsentLimit::new(t0);
+        // Within a window nothing changes.
+        assert_eq!(u.written(1 << 20, t0 + Duration::from_millis(100)), None);
+        // 100 KiB/s: a tenth of a second is under a block, so one block.
+        let mut u = UnsentLimit::new(t0);
+        assert_eq!(
+            u.written(25 * 1024, t0 + RATE_WINDOW),
+            Some(KERNEL_UNSENT_MIN as u32)
+        );
+        // 640 KiB/s: 64 KiB; then the same rate again changes nothing.
+        let t1 = t0 + RATE_WINDOW;
+        assert_eq!(u.written(160 * 1024, t1 + RATE_WINDOW), Some(64 * 1024));
+        assert_eq!(u.written(160 * 1024, t1 + 2 * RATE_WINDOW), None);
+        // A fast socket gets the most.
+        assert_eq!(
+            u.written(100 << 20, t1 + 3 * RATE_WINDOW),
+            Some(KERNEL_UNSENT as u32)
+        );
+    }
 }

@@ -22,7 +22,7 @@ pub(crate) enum ServeItem {
 }
 
 /// Bytes queued for a peer's socket that are always allowed, whatever its rate.
-const MIN_UNSENT: usize = 64 * 1024;
+const MIN_UNSENT: usize = 16 * 1024;
 
 /// What serving the front of a queue needs first.
 enum Need {
