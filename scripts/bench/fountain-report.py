@@ -10,8 +10,9 @@ import statistics
 import sys
 from collections import defaultdict
 
-MODES = ['fountain', 'blocks', 'libtorrent']
-COLOURS = {'fountain': '#2b7bb9', 'blocks': '#e08a2c', 'libtorrent': '#6a9f3a'}
+MODES = ['tcp', 'fountain', 'blocks', 'libtorrent']
+COLOURS = {'tcp': '#999999', 'fountain': '#2b7bb9', 'blocks': '#e08a2c',
+           'libtorrent': '#6a9f3a'}
 MIB = 1 << 20
 
 
@@ -56,22 +57,23 @@ def table(rows, order):
                 '-' if tail is None else '%.1f' % tail,
                 '-' if cpu is None else '%.2f' % cpu))
     print()
-    print('Ratios, median time of block mode / fountain and libtorrent / fountain:')
+    print('Ratios of median times: block mode / fountain and libtorrent / fountain (above 1:'
+          ' the fountain is faster); plain TCP / fountain (the share of the TCP ceiling the'
+          ' fountain reaches):')
     print()
-    print('| scenario | blocks / fountain | libtorrent / fountain |')
-    print('|---|---:|---:|')
+    print('| scenario | blocks / fountain | libtorrent / fountain | TCP / fountain |')
+    print('|---|---:|---:|---:|')
+    ratio = lambda a, b: '%.2f' % (a / b) if a and b else '-'
     for sc in order:
-        f = med(r['seconds'] for r in rows.get((sc, 'fountain'), []))
-        b = med(r['seconds'] for r in rows.get((sc, 'blocks'), []))
-        lt = med(r['seconds'] for r in rows.get((sc, 'libtorrent'), []))
+        f, b, lt, tcp = (med(r['seconds'] for r in rows.get((sc, m), []))
+                         for m in ('fountain', 'blocks', 'libtorrent', 'tcp'))
         if f:
-            print('| %s | %s | %s |' % (sc, '%.2f' % (b / f) if b else '-',
-                                        '%.2f' % (lt / f) if lt else '-'))
+            print('| %s | %s | %s | %s |' % (sc, ratio(b, f), ratio(lt, f), ratio(tcp, f)))
 
 
 def svg(rows, order, path):
-    w_group, bar, gap, left, top, height = 150, 36, 8, 60, 30, 300
-    width = max(left + w_group * len(order) + 20, 760)
+    w_group, bar, gap, left, top, height = 180, 34, 6, 60, 30, 300
+    width = max(left + w_group * len(order) + 20, 900)
     tmax = max(r['seconds'] for rs in rows.values() for r in rs) * 1.1
     y = lambda t: top + height - height * t / tmax
     out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
@@ -87,10 +89,9 @@ def svg(rows, order, path):
     for gi, sc in enumerate(order):
         x0 = left + gi * w_group + 10
         bound = None
-        for mi, mode in enumerate(MODES):
-            rs = rows.get((sc, mode))
-            if not rs:
-                continue
+        present = [m for m in MODES if rows.get((sc, m))]
+        for mi, mode in enumerate(present):
+            rs = rows[(sc, mode)]
             bound = rs[0]['bound']
             m = med(r['seconds'] for r in rs)
             x = x0 + mi * (bar + gap)
@@ -102,16 +103,17 @@ def svg(rows, order, path):
                     x + bar // 2, y(r['seconds'])))
         if bound:
             out.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="red" '
-                       'stroke-dasharray="4,3"/>' % (x0 - 4, x0 + 3 * (bar + gap), y(bound),
-                                                     y(bound)))
+                       'stroke-dasharray="4,3"/>' % (x0 - 4, x0 + len(present) * (bar + gap),
+                                                     y(bound), y(bound)))
         out.append('<text x="%d" y="%d" text-anchor="middle">%s</text>' % (
-            x0 + (3 * bar + 2 * gap) // 2, top + height + 18, sc))
+            x0 + (len(present) * (bar + gap) - gap) // 2, top + height + 18, sc))
     lx = left
     for mode in MODES:
         out.append('<rect x="%d" y="%d" width="12" height="12" fill="%s"/>' % (
             lx, top + height + 36, COLOURS[mode]))
-        out.append('<text x="%d" y="%d">%s</text>' % (lx + 16, top + height + 46, mode))
-        lx += 110
+        out.append('<text x="%d" y="%d">%s</text>' % (lx + 16, top + height + 46,
+                                                      'plain TCP' if mode == 'tcp' else mode))
+        lx += 100
     out.append('<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="red" stroke-dasharray="4,3"/>' % (
         lx, lx + 20, top + height + 42, top + height + 42))
     out.append('<text x="%d" y="%d">link-capacity bound (bars: median; dots: runs)</text>' % (

@@ -19,7 +19,7 @@ BIN = os.environ['BF_BIN']
 ROOT = os.environ['BF_ROOT']
 RUNS = int(os.environ.get('RUNS', '3'))
 SCENARIOS = os.environ.get('SCENARIOS', 'healthy slow stall churn crowd').split()
-MODES = os.environ.get('MODES', 'fountain blocks libtorrent').split()
+MODES = os.environ.get('MODES', 'tcp fountain blocks libtorrent').split()
 SIZE_MIB = int(os.environ.get('SIZE_MIB', '96'))
 PIECE = os.environ.get('PIECE', '256K')
 SEED_RATE = float(os.environ.get('SEED_RATE_MIB', '1.5'))      # MiB/s per seeder
@@ -202,6 +202,8 @@ def run_bf(host, torrent, out, fountain, timeout):
         'complete': bool(last and last.get('progress') == 1.0),
         'downloaded': last and last.get('downloaded'),
         'redundant': last and last.get('redundant'),
+        'duplicate': last and last.get('duplicate'),
+        'late': last and last.get('late'),
         'repair': last and last.get('repair_received'),
         'decoded': last and last.get('pieces_decoded'),
         'held_up': last and last.get('pieces_held_up'),
@@ -269,6 +271,26 @@ def one_download(scenario, mode, run, net, torrent, data, dl_host, bound, events
     res.update({'scenario': scenario, 'mode': mode, 'run': run, 'bound': bound,
                 'same': same(data, got)})
     record(res)
+
+
+def tcp_ceiling(scenario, run, rates, dl, size):
+    """Plain TCP from every seeder host at once, each sending its share of `size` in
+    proportion to its rate (so that all would end together at the nominal rates)."""
+    script = os.path.join(ROOT, 'scripts/bench/tcp_ceiling.py')
+    sink = subprocess.Popen(in_ns(dl, [SYS_PY, script, 'recv', '7000', str(len(rates))]),
+                            stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    total = sum(rates.values())
+    senders = [subprocess.Popen(in_ns(h, [SYS_PY, script, 'send', ip_of(dl), '7000',
+                                          str(int(size * r / total))]))
+               for h, r in rates.items()]
+    for p in senders:
+        p.wait(TIMEOUT)
+    out, _ = sink.communicate(timeout=TIMEOUT)
+    res = json.loads(out.strip().splitlines()[-1])
+    record({'scenario': scenario, 'mode': 'tcp', 'run': run, 'seconds': res['seconds'],
+            'bound': size / (total * MIB), 'redundant': 0, 'complete': res['complete'],
+            'same': res['complete'] and res['bytes'] >= size - len(rates)})
 
 
 class Churn:
@@ -359,12 +381,22 @@ def main():
             if scenario == 'slow':
                 rates[4] = SEED_RATE / 20
             for mode in MODES:
+                # Plain TCP's ceiling is defined where every seeder sends throughout.
+                if mode == 'tcp' and scenario not in ('healthy', 'slow'):
+                    continue
                 for run in range(1, RUNS + 1):
                     hosts = list(rates)
                     dl = 10
                     for h in hosts:
                         net.add(h, rates[h])
                     net.add(dl)
+                    if mode == 'tcp':
+                        try:
+                            tcp_ceiling(scenario, run, rates, dl, size)
+                        finally:
+                            net.teardown()
+                            net = Net()
+                        continue
                     restart = lambda h: seeder(h, torrent, data, scenario)
                     seeders = {h: restart(h) for h in hosts}
                     events = None
@@ -408,6 +440,8 @@ def crowd(announce, data):
     # need n copies from the total upload capacity.
     bound = max(size / us, n * size / (us + n * ud))
     for mode in MODES:
+        if mode == 'tcp':
+            continue
         for run in range(1, RUNS + 1):
             net = Net()
             tracker = start_tracker()
