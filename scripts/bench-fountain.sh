@@ -8,9 +8,10 @@
 # for docs/fountain-results.md.
 #
 # Usage: sudo scripts/bench-fountain.sh
-#   RUNS=3  SCENARIOS="healthy slow stall churn crowd"  MODES="fountain blocks libtorrent"
+#   RUNS=3  SCENARIOS="healthy slow stall churn crowd"  MODES="tcp fountain blocks libtorrent"
 #   SIZE_MIB=96  PIECE=256K  SEED_RATE_MIB=1.5  CROWD=10  CROWD_SIZE_MIB=32
 #   CROWD_SEED_RATE_MIB=4  CROWD_PEER_RATE_MIB=1  CHURN_PERIOD=4  BENCH_DIR=/tmp/bf-bench-fountain
+#   LT_PLAIN=1 (0: libtorrent tries MSE encryption first, as by default)
 # Needs root (ip netns, tc), /usr/bin/python3 with libtorrent, /usr/bin/time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
