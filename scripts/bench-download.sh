@@ -264,8 +264,9 @@ if [ "$SEED_DIRECTION" = 1 ]; then
                 rm -rf "$out"
                 mkdir -p "$out"
                 # The downloader dials this seeder only (no tracker in the way: a fresh
-                # seeder, not the benchmark's others).
-                if r=$(timed $PY "$LT/lt_download.py" "$torrent" "$out" "$(port)" "$TIMEOUT" "127.0.0.1:$sp"); then
+                # seeder, not the benchmark's others), in plain text: libtorrent otherwise
+                # tries MSE first, which costs it a second with bf-console (docs/performance.md).
+                if r=$(LT_PLAIN=1 timed $PY "$LT/lt_download.py" "$torrent" "$out" "$(port)" "$TIMEOUT" "127.0.0.1:$sp"); then
                     after=$(proc_cpu $spid)
                     if cmp -s "$FILE" "$out/payload.bin"; then
                         record "$label" "seeder-$seeder" "$r"

@@ -4,7 +4,9 @@ Usage: lt_download.py TORRENT SAVE_PATH PORT TIMEOUT_SECONDS [HOST:PORT ...]
 Peers come from the torrent's tracker, and from the HOST:PORT arguments if given. It listens
 on LT_IFACE (default 127.0.0.1). At exit it prints one JSON line: seconds to complete, when
 95% was reached, payload bytes received, redundant and failed bytes (libtorrent's own
-counters). Exit status 0 when complete, 1 on timeout.
+counters). Exit status 0 when complete, 1 on timeout. With LT_PLAIN=1 it does not try MSE/PE
+encryption first (libtorrent's default does, and a peer that does not speak it, as
+bf-console, costs it a second before it dials again in plain text).
 """
 import json
 import os
@@ -21,6 +23,7 @@ s = lt.session({
     'enable_dht': False, 'enable_lsd': False, 'enable_upnp': False, 'enable_natpmp': False,
     'allow_multiple_connections_per_ip': True,
     'enable_outgoing_utp': False, 'enable_incoming_utp': False,
+    **({'out_enc_policy': 2, 'in_enc_policy': 2} if os.environ.get('LT_PLAIN') == '1' else {}),
 })
 h = s.add_torrent({'ti': lt.torrent_info(torrent), 'save_path': save})
 for peer in sys.argv[5:]:
