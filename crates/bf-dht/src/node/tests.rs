@@ -1,0 +1,262 @@
+//! The node over a simulated network: lookups across many nodes, and hostile input.
+
+use std::collections::HashMap;
+
+use super::*;
+
+/// Delivers every datagram to the node at its address, in rounds; lost ones vanish.
+struct Net {
+    nodes: HashMap<SocketAddrV4, Node>,
+    now: Instant,
+}
+
+fn addr(i: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(Ipv4Addr::new(10, 0, (i >> 8) as u8, i as u8), 6881)
+}
+
+fn id_of(i: u16) -> NodeId {
+    let mut h = Sha1::new();
+    h.update(i.to_be_bytes());
+    NodeId(h.finalize().into())
+}
+
+impl Net {
+    fn new(n: u16) -> Net {
+        let now = Instant::now();
+        let nodes = (0..n)
+            .map(|i| {
+                let cfg = Config {
+                    seed: u64::from(i),
+                    ..Config::default()
+                };
+                (addr(i), Node::new(id_of(i), cfg, now))
+            })
+            .collect();
+        Net { nodes, now }
+    }
+
+    /// Runs until nothing is in flight (bounded), advancing time 100 ms a round.
+    fn run(&mut self, rounds: usize) {
+        for _ in 0..rounds {
+            let mut sent = Vec::new();
+            for (a, n) in &mut self.nodes {
+                while let Some((to, bytes)) = n.poll_transmit() {
+                    sent.push((*a, to, bytes));
+                }
+            }
+            self.now += Duration::from_millis(100);
+            for n in self.nodes.values_mut() {
+                n.handle_timeout(self.now);
+            }
+            if sent.is_empty() {
+                continue;
+            }
+            for (from, to, bytes) in sent {
+                if let Some(n) = self.nodes.get_mut(&to) {
+                    n.handle(from, &bytes, self.now).unwrap();
+                }
+            }
+        }
+    }
+
+    fn node(&mut self, i: u16) -> &mut Node {
+        self.nodes.get_mut(&addr(i)).unwrap()
+    }
+}
+
+fn peers_of(n: &mut Node, lookup: LookupId) -> (Vec<SocketAddrV4>, bool) {
+    let mut peers = Vec::new();
+    let mut done = false;
+    while let Some(e) = n.poll_event() {
+        match e {
+            Event::Peers {
+                lookup: l,
+                peers: p,
+            } if l == lookup => peers.extend(p),
+            Event::LookupDone { lookup: l, .. } if l == lookup => done = true,
+            _ => {}
+        }
+    }
+    (peers, done)
+}
+
+#[test]
+fn a_peer_announced_in_a_network_of_sixty_nodes_is_found_by_another() {
+    let mut net = Net::new(60);
+    // Everyone bootstraps from node 0, as from a router.
+    for i in 1..60 {
+        let now = net.now;
+        net.node(i).bootstrap(&[addr(0)], now);
+        net.run(3);
+    }
+    net.run(100);
+    assert!(
+        net.node(30).table().len() >= 8,
+        "{}",
+        net.node(30).table().len()
+    );
+    let torrent = NodeId([0x5a; 20]);
+    let now = net.now;
+    let l = net.node(17).lookup(torrent, Some(7777), now).unwrap();
+    net.run(100);
+    let (_, done) = peers_of(net.node(17), l);
+    assert!(done);
+    let holders = net
+        .nodes
+        .values()
+        .filter(|n| n.torrents_held() == 1)
+        .count();
+    assert!(holders >= 4, "announced to {holders} nodes");
+    let later = net.now;
+    let l = net.node(45).lookup(torrent, None, later).unwrap();
+    net.run(100);
+    let (peers, done) = peers_of(net.node(45), l);
+    assert!(done);
+    assert_eq!(peers, vec![SocketAddrV4::new(*addr(17).ip(), 7777)]);
+}
+
+#[test]
+fn a_lookup_ends_when_its_nodes_never_answer() {
+    let now = Instant::now();
+    let mut n = Node::new(NodeId([1; 20]), Config::default(), now);
+    let l = n.lookup(NodeId([2; 20]), Some(1), now);
+    // Nothing known: done at once.
+    assert_eq!(peers_of(&mut n, l.unwrap()), (vec![], true));
+    let l = n.bootstrap(&[addr(1), addr(2)], now).unwrap();
+    assert_eq!(std::iter::from_fn(|| n.poll_transmit()).count(), 2);
+    n.handle_timeout(now + Duration::from_secs(3));
+    assert_eq!(peers_of(&mut n, l), (vec![], true));
+    assert!(n
+        .poll_timeout()
+        .is_some_and(|t| t > now + Duration::from_secs(3)));
+}
+
+#[test]
+fn a_flood_of_fake_nodes_and_queries_stays_bounded_and_others_are_still_answered() {
+    let now = Instant::now();
+    let mut n = Node::new(NodeId([0; 20]), Config::default(), now);
+    // 20,000 queries from as many made-up nodes and addresses.
+    for i in 0..20_000u32 {
+        let mut id = [0u8; 20];
+        id[..4].copy_from_slice(&i.to_be_bytes());
+        id[4] = 0x77;
+        let q = Message {
+            tid: b"xx".to_vec(),
+            body: Body::Query {
+                id: NodeId(id),
+                query: Query::FindNode { target: NodeId(id) },
+                read_only: false,
+            },
+        };
+        let from = SocketAddrV4::new(Ipv4Addr::from(0x0a00_0000 + i), 1000);
+        n.handle(from, &q.encode(b""), now).unwrap();
+    }
+    assert!(n.table().len() <= 161 * K, "{}", n.table().len());
+    assert!(n.senders.len() <= Config::default().max_senders);
+    // One sender hammering is cut to its rate; the answers stop, the node does not.
+    let hammer = SocketAddrV4::new(Ipv4Addr::new(10, 9, 9, 9), 9);
+    let ping = Message {
+        tid: b"pp".to_vec(),
+        body: Body::Query {
+            id: NodeId([9; 20]),
+            query: Query::Ping,
+            read_only: false,
+        },
+    }
+    .encode(b"");
+    while n.poll_transmit().is_some() {}
+    for _ in 0..1000 {
+        n.handle(hammer, &ping, now).unwrap();
+    }
+    let answers = std::iter::from_fn(|| n.poll_transmit()).count();
+    assert!(
+        answers <= 2 * Config::default().per_sender_rate as usize,
+        "{answers}"
+    );
+    assert!(n.stats().rate_limited >= 900);
+    let other = SocketAddrV4::new(Ipv4Addr::new(10, 8, 8, 8), 8);
+    n.handle(other, &ping, now).unwrap();
+    assert_eq!(n.poll_transmit().map(|(to, _)| to), Some(other));
+}
+
+#[test]
+fn bogus_tokens_unsolicited_answers_and_garbage_are_refused() {
+    let now = Instant::now();
+    let mut n = Node::new(NodeId([0; 20]), Config::default(), now);
+    let from = SocketAddrV4::new(Ipv4Addr::new(10, 1, 1, 1), 4000);
+    let announce = Message {
+        tid: b"aa".to_vec(),
+        body: Body::Query {
+            id: NodeId([3; 20]),
+            query: Query::AnnouncePeer {
+                info_hash: NodeId([4; 20]),
+                port: 6881,
+                implied_port: false,
+                token: b"made-up".to_vec(),
+            },
+            read_only: false,
+        },
+    };
+    n.handle(from, &announce.encode(b""), now).unwrap();
+    let (_, answer) = n.poll_transmit().unwrap();
+    assert!(matches!(
+        Message::decode(&answer).unwrap().body,
+        Body::Error { code: 203, .. }
+    ));
+    assert_eq!(n.torrents_held(), 0);
+    assert_eq!(n.stats().bad_tokens, 1);
+    // A token given to one address is no good from another.
+    let get = Message {
+        tid: b"bb".to_vec(),
+        body: Body::Query {
+            id: NodeId([3; 20]),
+            query: Query::GetPeers {
+                info_hash: NodeId([4; 20]),
+            },
+            read_only: false,
+        },
+    };
+    n.handle(from, &get.encode(b""), now).unwrap();
+    let (_, answer) = n.poll_transmit().unwrap();
+    let Body::Reply { reply, .. } = Message::decode(&answer).unwrap().body else {
+        panic!("no reply")
+    };
+    let token = reply.token.unwrap();
+    let mut a = announce.clone();
+    if let Body::Query {
+        query: Query::AnnouncePeer { token: t, .. },
+        ..
+    } = &mut a.body
+    {
+        *t = token;
+    }
+    let elsewhere = SocketAddrV4::new(Ipv4Addr::new(10, 1, 1, 2), 4000);
+    n.handle(elsewhere, &a.encode(b""), now).unwrap();
+    assert_eq!(n.torrents_held(), 0);
+    n.handle(from, &a.encode(b""), now).unwrap();
+    assert_eq!(n.torrents_held(), 1);
+    // An answer to nothing we asked is dropped.
+    let reply = Message {
+        tid: b"zz".to_vec(),
+        body: Body::Reply {
+            id: NodeId([5; 20]),
+            reply: Reply::default(),
+        },
+    };
+    while n.poll_transmit().is_some() {}
+    n.handle(from, &reply.encode(b""), now).unwrap();
+    assert_eq!(n.stats().unsolicited, 1);
+    assert!(n.poll_transmit().is_none());
+    assert!(n.handle(from, b"garbage", now).is_err());
+    assert!(n.handle(from, &[0xff; 3000], now).is_err());
+    // An unknown method is answered with 204.
+    let mut q = b"d1:ad2:id20:".to_vec();
+    q.extend_from_slice(&[1; 20]);
+    q.extend_from_slice(b"e1:q6:vote!!1:t2:qq1:y1:qe");
+    assert!(n.handle(from, &q, now).is_err());
+    let (_, answer) = n.poll_transmit().unwrap();
+    assert!(matches!(
+        Message::decode(&answer).unwrap().body,
+        Body::Error { code: 204, .. }
+    ));
+}
