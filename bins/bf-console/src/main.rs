@@ -3,6 +3,7 @@
 //! shows what a .torrent holds (`info`, its torrentinfo).
 
 mod demo;
+mod dht_node;
 mod download;
 mod info;
 mod launch;
@@ -34,6 +35,9 @@ enum Command {
     /// Run a local fountain swarm on loopback (tracker, seeders, a staller, downloaders) and
     /// show what the exchange did. Needs nothing but this program.
     Demo(demo::DemoArgs),
+    /// Run a DHT node that only routes: it gives contacts and keeps the peers announced to
+    /// it, downloading nothing (the original's routing client).
+    DhtNode(dht_node::DhtNodeArgs),
 }
 
 /// Downloading and seeding.
@@ -85,6 +89,8 @@ pub struct RunArgs {
     /// ordinary clients. For comparisons.
     #[arg(long)]
     no_fountain: bool,
+    #[command(flatten)]
+    dht: DhtArgs,
     /// Exit once the download is complete instead of seeding.
     #[arg(long)]
     exit_on_complete: bool,
@@ -107,6 +113,73 @@ pub struct RunArgs {
     /// Log more (repeat for even more); RUST_LOG works too.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
+}
+
+/// The DHT flags, shared by downloading and `dht-node`.
+#[derive(Args, Debug, Clone)]
+pub struct DhtArgs {
+    /// Run no DHT node: peers come from trackers and --peer only.
+    #[arg(long, conflicts_with_all = ["dht_bootstrap", "dht_port"])]
+    no_dht: bool,
+    /// A DHT node to bootstrap from (repeatable); with none, the saved routing table, the
+    /// torrent's own `nodes` and, if those give nothing, the public routers
+    /// (BF_DHT_ROUTERS overrides their list, comma-separated; empty for none).
+    #[arg(long = "dht-bootstrap", value_name = "HOST:PORT", value_parser = parse_node)]
+    dht_bootstrap: Vec<String>,
+    /// UDP port of the DHT node [default: the port we listen on for peers].
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    dht_port: Option<u16>,
+}
+
+impl DhtArgs {
+    /// DHT on, bootstrapping from `nodes`.
+    fn from_bootstrap(nodes: Vec<String>) -> Self {
+        DhtArgs {
+            no_dht: false,
+            dht_bootstrap: nodes,
+            dht_port: None,
+        }
+    }
+
+    /// The session's DHT settings, `state_dir` holding the routing table across runs.
+    pub fn config(&self, state_dir: Option<&std::path::Path>) -> Option<bf_client::DhtConfig> {
+        if self.no_dht {
+            return None;
+        }
+        let routers = std::env::var("BF_DHT_ROUTERS").ok();
+        let mut bootstrap = self.dht_bootstrap.clone();
+        let public_routers = match &routers {
+            // An explicit list stands in for the public routers, used only as they are.
+            Some(list) => {
+                if self.dht_bootstrap.is_empty() {
+                    bootstrap.extend(
+                        list.split(',')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .map(String::from),
+                    );
+                }
+                false
+            }
+            None => self.dht_bootstrap.is_empty(),
+        };
+        Some(bf_client::DhtConfig {
+            port: self.dht_port,
+            bootstrap,
+            public_routers,
+            state_file: state_dir.map(|d| d.join("dht.nodes")),
+        })
+    }
+}
+
+fn parse_node(s: &str) -> Result<String, String> {
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{s:?}: not HOST:PORT"))?;
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 && !host.is_empty() => Ok(s.to_string()),
+        _ => Err(format!("{s:?}: not HOST:PORT with a port from 1 to 65535")),
+    }
 }
 
 fn parse_url(s: &str) -> Result<String, String> {
@@ -157,6 +230,7 @@ impl RunArgs {
         cfg.core.max_peers = self.max_peers;
         cfg.core.upload_slots = self.max_uploads;
         cfg.core.fountain = !self.no_fountain;
+        cfg.dht = self.dht.config(cfg.resume_dir.as_deref());
         cfg.connect_timeout = Duration::from_secs(10);
         cfg
     }
@@ -166,6 +240,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Info(args)) => info::run(&args).exit_with(Exit::Input),
+        Some(Command::DhtNode(args)) => {
+            let _ = bf_cli::init_logging(i8::try_from(args.verbose).unwrap_or(i8::MAX) - 1);
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)
+                .and_then(|rt| rt.block_on(dht_node::run(args)))
+        }
         Some(Command::Demo(args)) => {
             let _ = bf_cli::init_logging(-1);
             tokio::runtime::Builder::new_multi_thread()

@@ -43,6 +43,10 @@ fn help_lists_exit_statuses_and_one_default_each() {
         "--peer",
         "--max-upload-rate",
         "--json",
+        "--no-dht",
+        "--dht-bootstrap",
+        "--dht-port",
+        "dht-node",
     ] {
         assert!(h.contains(flag), "{flag} missing from --help");
     }
@@ -63,6 +67,11 @@ fn mistakes_are_one_line_with_the_listed_status() {
         vec!["--max-upload-rate", "fast", "x.torrent"],
         vec!["--port", "99999", "x.torrent"],
         vec!["x.torrent", "--saveas", "a", "--save-in", "b"],
+        vec!["x.torrent", "--dht-bootstrap", "router.example"],
+        vec!["x.torrent", "--dht-bootstrap", "router.example:0"],
+        vec!["x.torrent", "--no-dht", "--dht-bootstrap", "127.0.0.1:6881"],
+        vec!["x.torrent", "--dht-port", "0"],
+        vec!["dht-node", "--port", "0"],
         vec![],
     ] {
         let out = bf(&bad);

@@ -26,6 +26,7 @@
 //!
 //! `examples/download.rs` adds a progress line from the event stream.
 pub mod core;
+pub mod dht;
 pub mod events;
 pub mod jobs;
 mod peer_io;
@@ -36,6 +37,7 @@ pub mod testpeer;
 mod torrent;
 pub mod workers;
 
+pub use dht::{DhtConfig, DhtError, DhtNode};
 pub use events::{PeerSummary, TorrentEvent, TorrentState, TorrentStatus};
 pub use session::{
     AddError, AddTorrent, Session, SessionConfig, SessionError, TorrentHandle, TorrentSource,

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::core::rate::TokenBucket;
 use crate::core::CoreConfig;
+use crate::dht::{self, DhtConfig, DhtNode};
 use crate::events::{TorrentEvent, TorrentState, TorrentStatus};
 use crate::peer_io::{self, IoContext, Limiter};
 use crate::storage::{FilePool, Storage, StorageError};
@@ -57,6 +58,8 @@ pub struct SessionConfig {
     pub tracker: ClientConfig,
     /// Whether to announce to trackers at all.
     pub use_trackers: bool,
+    /// The DHT node for trackerless peer discovery; `None` runs none.
+    pub dht: Option<DhtConfig>,
 }
 
 impl Default for SessionConfig {
@@ -77,6 +80,7 @@ impl Default for SessionConfig {
             connect_timeout: Duration::from_secs(10),
             tracker: ClientConfig::default(),
             use_trackers: true,
+            dht: None,
         }
     }
 }
@@ -225,6 +229,9 @@ struct Inner {
     down: Limiter,
     announce_key: u32,
     http: reqwest::Client,
+    /// The DHT node once started (at the first public torrent, so that its `nodes` are
+    /// bootstrapped from); `Err` once it failed to start, so that it is not retried.
+    dht: Mutex<Option<Result<DhtNode, ()>>>,
 }
 
 /// A running client: listens for peers, runs torrents. Cheap to clone.
@@ -323,6 +330,7 @@ impl Session {
             down: limiter(cfg.max_download_rate),
             announce_key: rand::random(),
             http,
+            dht: Mutex::new(None),
             cfg,
         });
         let accept = tokio::spawn(accept_loop(listener, Arc::downgrade(&inner)));
@@ -330,6 +338,28 @@ impl Session {
             inner,
             listener: Arc::new(accept),
         })
+    }
+
+    /// The session's DHT node, started now if the session has one configured and it is
+    /// not running yet; `extra` are further nodes to bootstrap from when it starts (a
+    /// torrent's `nodes`). `None` when the session runs no DHT or it could not start.
+    pub fn dht_node(&self, extra: &[String]) -> Option<DhtNode> {
+        let cfg = self.inner.cfg.dht.as_ref()?;
+        let mut g = self.inner.dht.lock().unwrap_or_else(|e| e.into_inner());
+        if g.is_none() {
+            let port = cfg.port.unwrap_or(self.inner.listen.port());
+            let bind = dht::dht_bind(self.inner.cfg.bind);
+            *g = Some(DhtNode::start(cfg, bind, port, extra).map_err(|e| {
+                tracing::warn!("no DHT: {e}");
+            }));
+        }
+        g.as_ref().and_then(|r| r.as_ref().ok()).cloned()
+    }
+
+    /// The DHT node if it is running.
+    pub fn running_dht(&self) -> Option<DhtNode> {
+        let g = self.inner.dht.lock().unwrap_or_else(|e| e.into_inner());
+        g.as_ref().and_then(|r| r.as_ref().ok()).cloned()
     }
 
     /// The address peers reach us on.
@@ -357,6 +387,17 @@ impl Session {
         };
         let info_hash = meta.info_hash();
         let storage = Arc::new(Storage::new(meta.clone(), &path, self.inner.files.clone())?);
+        // Private torrents (BEP 27) get peers from their trackers only.
+        let dht = if meta.is_private() {
+            None
+        } else {
+            let nodes: Vec<String> = meta
+                .nodes()
+                .iter()
+                .map(|n| format!("{}:{}", n.host, n.port))
+                .collect();
+            self.dht_node(&nodes)
+        };
         let inner = &self.inner;
         let mut torrents = inner.torrents.lock().unwrap_or_else(|e| e.into_inner());
         if torrents.contains_key(&info_hash) {
@@ -395,6 +436,7 @@ impl Session {
         core.peer_id = inner.peer_id;
         core.listen_port = inner.listen.port();
         core.rng_seed = rand::random();
+        core.dht_port = dht.as_ref().map(|d| d.local_addr().port());
         let resume_path = inner
             .cfg
             .resume_dir
@@ -429,6 +471,7 @@ impl Session {
             initial_peers: add.peers,
             start_paused: add.paused,
             self_addrs,
+            dht: dht.clone(),
         };
         let handle = TorrentHandle {
             meta,
@@ -438,6 +481,15 @@ impl Session {
             events: events_tx,
         };
         let task = tokio::spawn(torrent::run(setup, rx));
+        if let Some(node) = dht {
+            // Ends by itself once the torrent's task is gone.
+            tokio::spawn(dht::torrent_loop(
+                node,
+                info_hash,
+                inner.listen.port(),
+                tx.clone(),
+            ));
+        }
         torrents.insert(
             info_hash,
             Entry {
@@ -539,6 +591,13 @@ impl Session {
             });
         }
         while stops.join_next().await.is_some() {}
+        if let Some(node) = self.running_dht() {
+            match node.save().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("DHT: saved {n} nodes of the routing table"),
+                Err(e) => tracing::warn!("DHT: cannot save the routing table: {e}"),
+            }
+        }
         self.listener.abort();
         let workers = self.inner.workers.clone();
         let _ = tokio::task::spawn_blocking(move || workers.shutdown()).await;
@@ -674,7 +733,13 @@ async fn accept_one(
             .map(|e| e.tx.clone())
             .ok_or(peer_io::HandshakeFailure::WrongTorrent)?
     };
-    let ours = ConnectionConfig::default().handshake(info_hash, inner.peer_id);
+    let mut ours = ConnectionConfig::default().handshake(info_hash, inner.peer_id);
+    // The DHT bit says we run a node: only when we do.
+    let dht_on = matches!(
+        *inner.dht.lock().unwrap_or_else(|e| e.into_inner()),
+        Some(Ok(_))
+    );
+    ours.reserved = ours.reserved.with_dht(dht_on);
     stream.write_all(&ours.to_bytes()).await?;
     let theirs = peer_io::read_handshake(&mut stream, &mut buf).await?;
     Ok((

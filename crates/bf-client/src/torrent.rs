@@ -77,6 +77,8 @@ pub(crate) struct TorrentSetup {
     pub initial_peers: Vec<SocketAddr>,
     pub start_paused: bool,
     pub self_addrs: Vec<SocketAddr>,
+    /// The session's DHT node, for public torrents when it runs one.
+    pub dht: Option<crate::dht::DhtNode>,
 }
 
 /// Stopped announces get this long before the task ends without their answer.
@@ -457,6 +459,12 @@ impl Task {
             CoreEvent::PeerConnected(a) => TorrentEvent::PeerConnected(a),
             CoreEvent::PeerDisconnected { addr, .. } => TorrentEvent::PeerDisconnected(addr),
             CoreEvent::PeerBanned { addr, reason } => TorrentEvent::PeerBanned { addr, reason },
+            CoreEvent::DhtNode(node) => {
+                if let Some(d) = &self.s.dht {
+                    d.heard_of(node);
+                }
+                return;
+            }
             CoreEvent::StorageFailed(e) => {
                 // Pieces being written when the first write failed fail too: the torrent
                 // stopped once, and says so once (fail() sends the Error event).
@@ -480,7 +488,9 @@ impl Task {
             let _ = tx.try_send(Msg::Core(Input::ConnectFailed(addr)));
             return;
         };
-        let ours = ConnectionConfig::default().handshake(self.info_hash, self.s.core.peer_id);
+        let mut ours = ConnectionConfig::default().handshake(self.info_hash, self.s.core.peer_id);
+        // The DHT bit says we run a node: only when we do.
+        ours.reserved = ours.reserved.with_dht(self.s.core.dht_port.is_some());
         let timeout = self.s.connect_timeout;
         tokio::spawn(async move {
             match peer_io::dial(addr, ours, timeout).await {

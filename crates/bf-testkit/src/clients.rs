@@ -211,7 +211,9 @@ pub fn num_field(line: &str, key: &str) -> u64 {
 // ----- libtorrent -----
 
 /// The libtorrent session: the notes' settings (TCP only, several connections per IP, no
-/// DHT/LSD/UPnP/NAT-PMP, loopback only); prints one line per torrent every 0.25 s:
+/// DHT/LSD/UPnP/NAT-PMP, loopback only; with `dht HOST:PORT` arguments, a DHT node on its
+/// listen port bootstrapping from those, with the restrictions that keep loopback nodes
+/// out turned off); prints one line per torrent every 0.25 s:
 /// `torrent=I seeding=0|1 progress=P peers=N uploaded=B downloaded=B seen=LIST paused=0|1
 /// state=S`,
 /// where `seen` lists every TCP connection the torrent ever had (from its alerts, so none
@@ -224,18 +226,28 @@ import sys, time
 import libtorrent as lt
 port, secs = int(sys.argv[1]), float(sys.argv[2])
 args = sys.argv[3:]
-s = lt.session({
+dht = [args[i + 1] for i in range(0, len(args) - 1, 2) if args[i] == 'dht']
+settings = {
     'listen_interfaces': '127.0.0.1:%d' % port,
     'outgoing_interfaces': '127.0.0.1',
     'enable_dht': False, 'enable_lsd': False, 'enable_upnp': False, 'enable_natpmp': False,
     'enable_outgoing_utp': False, 'enable_incoming_utp': False,
     'allow_multiple_connections_per_ip': True,
     'alert_mask': lt.alert_category.connect | lt.alert_category.peer,
-})
+}
+if dht:
+    settings.update({
+        'enable_dht': True, 'dht_bootstrap_nodes': ','.join(dht),
+        'dht_restrict_routing_ips': False, 'dht_restrict_search_ips': False,
+        'dht_prefer_verified_node_ids': False, 'dht_ignore_dark_internet': False,
+    })
+s = lt.session(settings)
 handles, peers = [], []
 while args:
     kind, value = args[0], args[1]
     args = args[2:]
+    if kind == 'dht':
+        continue
     if kind == 'torrent':
         torrent, save = value.split('\n')
         p = lt.add_torrent_params()
@@ -278,6 +290,19 @@ pub fn libtorrent(
     dial: &[u16],
     secs: u32,
 ) -> Program {
+    libtorrent_with_dht(name, log_dir, port, torrents, dial, &[], secs)
+}
+
+/// [`libtorrent`] with a DHT node that bootstraps from `dht` (`HOST:PORT`s).
+pub fn libtorrent_with_dht(
+    name: &str,
+    log_dir: &Path,
+    port: u16,
+    torrents: &[(&Path, &Path)],
+    dial: &[u16],
+    dht: &[String],
+    secs: u32,
+) -> Program {
     let mut cmd = Command::new(SYSTEM_PYTHON);
     cmd.arg("-c")
         .arg(LT_SCRIPT)
@@ -289,6 +314,9 @@ pub fn libtorrent(
     }
     for p in dial {
         cmd.arg("peer").arg(p.to_string());
+    }
+    for n in dht {
+        cmd.arg("dht").arg(n);
     }
     Program::spawn(name, &mut cmd, log_dir)
 }

@@ -59,6 +59,8 @@ impl Console {
         let mut cmd = Command::new(bin());
         cmd.args(args)
             .env_remove("RUST_LOG")
+            // No public DHT routers: nothing leaves loopback.
+            .env("BF_DHT_ROUTERS", "")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -100,6 +100,9 @@ pub struct CoreConfig {
     pub repair_rate: u32,
     /// Repair symbols one peer may ask for at once.
     pub repair_burst: u32,
+    /// The UDP port of our DHT node, told to peers that run one (the PORT message); `None`
+    /// when we run none. Set by the session.
+    pub dht_port: Option<u16>,
 }
 
 impl Default for CoreConfig {
@@ -129,6 +132,7 @@ impl Default for CoreConfig {
             encoder_cache_bytes: 32 << 20,
             repair_rate: bf_fountain::DEFAULT_REPAIR_RATE,
             repair_burst: bf_fountain::DEFAULT_REPAIR_BURST,
+            dht_port: None,
         }
     }
 }
@@ -303,6 +307,8 @@ pub enum CoreEvent {
     },
     /// Reading or writing the data failed: the torrent stopped.
     StorageFailed(String),
+    /// A peer told us the address of its DHT node (BEP 5's PORT message).
+    DhtNode(SocketAddr),
 }
 
 /// Why [`TorrentCore::add_peer`] refused a connection.
@@ -715,6 +721,9 @@ impl TorrentCore {
         }
         // Cannot fail: the shape is known and nothing was sent yet.
         let _ = conn.send_pieces(&self.have);
+        if let Some(port) = self.cfg.dht_port.filter(|_| theirs.reserved.dht()) {
+            conn.port(port);
+        }
         if let Some(k) = self.known.get_mut(&addr) {
             k.connected = true;
             k.failures = 0;
@@ -995,9 +1004,14 @@ impl TorrentCore {
                 self.refill_soon = true;
             }
             Event::MetadataRequest(piece) => self.serve_metadata(key, piece),
+            Event::Port(port) => {
+                if let (Some(p), true) = (self.peers.get(&key), port != 0) {
+                    let node = SocketAddr::new(p.addr.ip(), port);
+                    self.push_event(CoreEvent::DhtNode(node));
+                }
+            }
             Event::Suggest(_)
             | Event::AllowedFast(_)
-            | Event::Port(_)
             | Event::ExtendedHandshake
             | Event::MetadataData { .. }
             | Event::MetadataRejected(_)
