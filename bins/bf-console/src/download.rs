@@ -18,6 +18,8 @@ pub fn add_error(e: AddError) -> anyhow::Error {
         AddError::Fetch { .. } => Exit::Network,
         AddError::Storage(_) => Exit::Storage,
         AddError::Duplicate(_) | AddError::NoPath => Exit::Failure,
+        AddError::Magnet(_) => Exit::Usage,
+        AddError::Metadata(_) => Exit::Network,
     };
     mark(e, exit)
 }
@@ -92,6 +94,13 @@ impl SeedGoal {
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let session = session(&args).await?;
     let mut add = match (&args.torrent, &args.url) {
+        // A magnet link in place of the file: its metadata comes from peers first.
+        (Some(p), _) if p.to_string_lossy().starts_with("magnet:") => {
+            if !args.json {
+                println!("fetching the metadata of {}", p.display());
+            }
+            AddTorrent::magnet(p.to_string_lossy())
+        }
         (Some(p), _) => AddTorrent::file(p),
         (None, Some(u)) => AddTorrent::url(u),
         (None, None) => {

@@ -43,7 +43,8 @@ enum Command {
 /// Downloading and seeding.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    /// The .torrent file to download and seed.
+    /// The .torrent file to download and seed, or a magnet link ('magnet:?xt=urn:btih:…':
+    /// the metadata is fetched from peers, and saved as a .torrent beside the data).
     #[arg(value_name = "TORRENT", conflicts_with_all = ["url", "torrent_dir"])]
     torrent: Option<PathBuf>,
     /// Fetch the .torrent file from this http(s) URL.

@@ -29,6 +29,7 @@ pub mod core;
 pub mod dht;
 pub mod events;
 pub mod jobs;
+pub mod magnet;
 mod peer_io;
 pub mod resume;
 mod session;

@@ -25,6 +25,9 @@ use crate::storage::{FilePool, Storage, StorageError};
 use crate::torrent::{self, Command, Msg, TorrentSetup};
 use crate::workers::WorkerPool;
 
+/// How long a magnet link's metadata may take to come.
+const MAGNET_TIME: Duration = Duration::from_secs(120);
+
 /// Settings of a [`Session`]; the defaults are the original BitTorrent's where it had one.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -132,6 +135,12 @@ pub enum AddError {
     /// Neither a save path nor a folder to save in was given.
     #[error("no download path given")]
     NoPath,
+    /// The magnet link is malformed.
+    #[error(transparent)]
+    Magnet(#[from] bf_metainfo::MagnetError),
+    /// A magnet link's metadata could not be had.
+    #[error(transparent)]
+    Metadata(#[from] crate::magnet::MetadataError),
 }
 
 /// Where a torrent comes from.
@@ -145,6 +154,10 @@ pub enum TorrentSource {
     Url(String),
     /// Already parsed.
     Metainfo(Arc<Metainfo>),
+    /// A `magnet:?xt=urn:btih:…` link: the metadata is fetched from peers first (found
+    /// through its `x.pe` and `tr` entries, the DHT, and [`AddTorrent::peer`]), and the
+    /// `.torrent` saved beside the data.
+    Magnet(String),
 }
 
 /// What [`Session::add_torrent`] needs: the torrent and where its data goes.
@@ -182,6 +195,11 @@ impl AddTorrent {
     /// From a URL.
     pub fn url(url: impl Into<String>) -> Self {
         Self::new(TorrentSource::Url(url.into()))
+    }
+
+    /// From a magnet link.
+    pub fn magnet(uri: impl Into<String>) -> Self {
+        Self::new(TorrentSource::Magnet(uri.into()))
     }
 
     /// The data goes exactly here: the file of a single-file torrent, the top folder of a
@@ -373,12 +391,17 @@ impl Session {
     }
 
     /// Adds a torrent and starts it (checking what is on disk first).
-    pub async fn add_torrent(&self, add: AddTorrent) -> Result<TorrentHandle, AddError> {
-        let meta = match add.source {
+    pub async fn add_torrent(&self, mut add: AddTorrent) -> Result<TorrentHandle, AddError> {
+        let meta = match add.source.clone() {
             TorrentSource::Metainfo(m) => m,
             TorrentSource::File(p) => Arc::new(Metainfo::from_file(&p)?),
             TorrentSource::Bytes(b) => Arc::new(Metainfo::from_bytes(&b)?),
             TorrentSource::Url(u) => Arc::new(self.fetch_torrent(&u).await?),
+            TorrentSource::Magnet(uri) => {
+                let (meta, peers) = self.fetch_magnet(&uri, &add).await?;
+                add.peers.extend(peers);
+                Arc::new(meta)
+            }
         };
         let path = match (add.save_as, add.save_in) {
             (Some(p), _) => p,
@@ -499,6 +522,55 @@ impl Session {
             },
         );
         Ok(handle)
+    }
+
+    /// The torrent of a magnet link: its metadata from peers, then the `.torrent` written
+    /// beside where the data goes (a failure to write it is only logged).
+    async fn fetch_magnet(
+        &self,
+        uri: &str,
+        add: &AddTorrent,
+    ) -> Result<(Metainfo, Vec<SocketAddr>), AddError> {
+        let magnet: bf_metainfo::Magnet = uri.parse()?;
+        if let Some(t) = self.torrent(&magnet.info_hash) {
+            return Err(AddError::Duplicate(t.info_hash()));
+        }
+        let src = crate::magnet::Sources {
+            peer_id: self.inner.peer_id,
+            port: self.inner.listen.port(),
+            tracker: self.inner.tracker.as_ref(),
+            dht: self.dht_node(&[]),
+            extra: add.peers.clone(),
+        };
+        let (info, peers) = crate::magnet::fetch(&magnet, src, MAGNET_TIME).await?;
+        let meta = crate::magnet::torrent_of(&info, &magnet)?;
+        let data = match (&add.save_as, &add.save_in) {
+            (Some(p), _) => Some(p.clone()),
+            (None, Some(dir)) => Some(dir.join(meta.name())),
+            (None, None) => None,
+        };
+        if let Some(data) = data {
+            let mut name = data.into_os_string();
+            name.push(".torrent");
+            let path = PathBuf::from(name);
+            let bytes = meta.to_bytes();
+            let written = tokio::task::spawn_blocking(move || -> std::io::Result<PathBuf> {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)?;
+                }
+                std::fs::write(&path, bytes)?;
+                Ok(path)
+            })
+            .await;
+            match written {
+                Ok(Ok(p)) => tracing::info!("metadata fetched; saved {}", p.display()),
+                Ok(Err(e)) => {
+                    tracing::warn!("metadata fetched, but the .torrent was not saved: {e}")
+                }
+                Err(e) => tracing::warn!("metadata fetched, but the .torrent was not saved: {e}"),
+            }
+        }
+        Ok((meta, peers))
     }
 
     async fn fetch_torrent(&self, url: &str) -> Result<Metainfo, AddError> {

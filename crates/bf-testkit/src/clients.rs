@@ -254,6 +254,11 @@ while args:
         p.ti = lt.torrent_info(torrent)
         p.save_path = save
         handles.append(s.add_torrent(p))
+    elif kind == 'magnet':
+        uri, save = value.split('\n')
+        p = lt.parse_magnet_uri(uri)
+        p.save_path = save
+        handles.append(s.add_torrent(p))
     elif kind == 'peer':
         peers.append(int(value))
 for h in handles:
@@ -279,9 +284,10 @@ while time.time() < end:
     time.sleep(0.1 if any(not h.status().is_seeding for h in handles) else 0.25)
 "#;
 
-/// A libtorrent session on 127.0.0.1:`port` with `torrents` (each a `.torrent` file and the
-/// folder its data is or goes in), dialing 127.0.0.1:`dial` ports; runs `secs` seconds at
-/// most. Lines as described at [`LT_SCRIPT`]; [`field`] and [`num_field`] read them.
+/// A libtorrent session on 127.0.0.1:`port` with `torrents` (each a `.torrent` file, or a
+/// `magnet:` link, and the folder its data is or goes in), dialing 127.0.0.1:`dial` ports;
+/// runs `secs` seconds at most. Lines as described at [`LT_SCRIPT`]; [`field`] and
+/// [`num_field`] read them.
 pub fn libtorrent(
     name: &str,
     log_dir: &Path,
@@ -309,8 +315,13 @@ pub fn libtorrent_with_dht(
         .arg(port.to_string())
         .arg(secs.to_string());
     for (torrent, save) in torrents {
-        cmd.arg("torrent")
-            .arg(format!("{}\n{}", torrent.display(), save.display()));
+        let t = torrent.display().to_string();
+        let kind = if t.starts_with("magnet:") {
+            "magnet"
+        } else {
+            "torrent"
+        };
+        cmd.arg(kind).arg(format!("{t}\n{}", save.display()));
     }
     for p in dial {
         cmd.arg("peer").arg(p.to_string());
