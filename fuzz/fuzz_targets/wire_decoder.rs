@@ -16,6 +16,7 @@ fn decoder(s: &Setup) -> Decoder {
     let ext = LocalExtensions {
         ut_metadata: 1,
         bf_raptorq: 2,
+        ut_pex: 3,
         // A small T lets the fuzzer reach valid symbols.
         fountain: FountainParams {
             version: 1,

@@ -68,6 +68,7 @@ fn config(ut_metadata: u8, bf_raptorq: u8, fast: bool) -> ConnectionConfig {
         extensions: LocalExtensions {
             ut_metadata,
             bf_raptorq,
+            ut_pex: 5,
             fountain: FountainParams {
                 version: 1,
                 symbol_size: T,

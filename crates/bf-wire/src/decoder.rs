@@ -259,6 +259,11 @@ impl Decoder {
                         id: ext,
                         message: MetadataMessage::decode(p)?,
                     }
+                } else if ext != 0 && ext == self.extensions.ut_pex {
+                    Extended::Pex {
+                        id: ext,
+                        message: crate::pex::PexMessage::decode(p)?,
+                    }
                 } else if ext == self.fountain_id() {
                     Extended::Fountain {
                         id: ext,

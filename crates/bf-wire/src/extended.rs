@@ -11,6 +11,8 @@ use crate::error::DecodeError;
 pub const UT_METADATA: &str = "ut_metadata";
 /// Name of the fountain extension in `m`, and the top-level key carrying its parameters.
 pub const BF_RAPTORQ: &str = "bf_raptorq";
+/// Name of the peer exchange extension (BEP 11).
+pub const UT_PEX: &str = "ut_pex";
 /// The bf_raptorq version this crate speaks.
 pub const FOUNTAIN_VERSION: u32 = 1;
 /// The symbol size T of bf_raptorq version 1, in bytes (one 16 KiB block).
@@ -180,16 +182,19 @@ pub struct LocalExtensions {
     pub ut_metadata: u8,
     /// Our id for bf_raptorq, 0 if not offered.
     pub bf_raptorq: u8,
+    /// Our id for ut_pex (BEP 11), 0 if not offered.
+    pub ut_pex: u8,
     /// The bf_raptorq parameters we announce (and require of the peer).
     pub fountain: FountainParams,
 }
 
 impl Default for LocalExtensions {
-    /// ut_metadata as 1, bf_raptorq as 2, version 1 with T = 16 KiB.
+    /// ut_metadata as 1, bf_raptorq as 2, ut_pex as 3, version 1 with T = 16 KiB.
     fn default() -> Self {
         LocalExtensions {
             ut_metadata: 1,
             bf_raptorq: 2,
+            ut_pex: 3,
             fountain: FountainParams::V1,
         }
     }
@@ -201,6 +206,7 @@ impl LocalExtensions {
         LocalExtensions {
             ut_metadata: 0,
             bf_raptorq: 0,
+            ut_pex: 0,
             fountain: FountainParams::V1,
         }
     }
@@ -211,6 +217,7 @@ impl LocalExtensions {
         for (name, id) in [
             (UT_METADATA, self.ut_metadata),
             (BF_RAPTORQ, self.bf_raptorq),
+            (UT_PEX, self.ut_pex),
         ] {
             if id == 0 {
                 hs.extensions.remove(name.as_bytes());
@@ -253,6 +260,7 @@ mod tests {
         LocalExtensions {
             ut_metadata: 4,
             bf_raptorq: 0,
+            ut_pex: 0,
             fountain: FountainParams::V1,
         }
         .apply_to(&mut h);

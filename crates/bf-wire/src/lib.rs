@@ -107,6 +107,7 @@ pub mod handshake;
 pub mod message;
 pub mod metadata;
 mod pending;
+pub mod pex;
 pub mod shape;
 
 pub use bitfield::Bitfield;
@@ -118,4 +119,5 @@ pub use fountain::{FountainMessage, SymbolRange};
 pub use handshake::{Handshake, Reserved};
 pub use message::{encode, Block, BlockRequest, Extended, Message};
 pub use metadata::MetadataMessage;
+pub use pex::PexMessage;
 pub use shape::TorrentShape;

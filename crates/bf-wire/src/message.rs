@@ -148,6 +148,13 @@ pub enum Extended {
         /// The message.
         message: MetadataMessage,
     },
+    /// A ut_pex (BEP 11) message.
+    Pex {
+        /// Extension id (non-zero).
+        id: u8,
+        /// The message.
+        message: crate::pex::PexMessage,
+    },
     /// A bf_raptorq message.
     Fountain {
         /// Extension id (non-zero).
@@ -210,6 +217,7 @@ impl Message {
             Message::AllowedFast(_) => "allowed fast",
             Message::Extended(Extended::Handshake(_)) => "extended handshake",
             Message::Extended(Extended::Metadata { .. }) => "ut_metadata",
+            Message::Extended(Extended::Pex { .. }) => "ut_pex",
             Message::Extended(Extended::Fountain { .. }) => "bf_raptorq",
             Message::Extended(Extended::Unknown { .. }) => "unknown extension",
             Message::Unknown { .. } => "unknown",
@@ -298,6 +306,11 @@ impl Extended {
                 None
             }
             Extended::Metadata { id, message } => {
+                buf.put_u8(*id);
+                message.encode(buf);
+                None
+            }
+            Extended::Pex { id, message } => {
                 buf.put_u8(*id);
                 message.encode(buf);
                 None

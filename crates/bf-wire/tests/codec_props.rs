@@ -23,6 +23,7 @@ fn extensions() -> LocalExtensions {
     LocalExtensions {
         ut_metadata: 3,
         bf_raptorq: 4,
+        ut_pex: 5,
         fountain: FountainParams {
             version: 1,
             symbol_size: T,

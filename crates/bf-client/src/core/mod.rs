@@ -16,6 +16,7 @@ pub mod assembly;
 pub mod choker;
 mod fountain;
 mod peer;
+mod pex;
 pub mod picker;
 pub mod rate;
 mod requests;
@@ -103,6 +104,8 @@ pub struct CoreConfig {
     /// The UDP port of our DHT node, told to peers that run one (the PORT message); `None`
     /// when we run none. Set by the session.
     pub dht_port: Option<u16>,
+    /// Peer exchange (BEP 11, ut_pex) with peers that offer it; never for private torrents.
+    pub pex: bool,
 }
 
 impl Default for CoreConfig {
@@ -133,6 +136,7 @@ impl Default for CoreConfig {
             repair_rate: bf_fountain::DEFAULT_REPAIR_RATE,
             repair_burst: bf_fountain::DEFAULT_REPAIR_BURST,
             dht_port: None,
+            pex: true,
         }
     }
 }
@@ -519,6 +523,8 @@ impl TorrentCore {
             extensions: LocalExtensions {
                 // Not offered at all when unusable: peers then see blocks only, from both sides.
                 bf_raptorq: if fountain_capable { 2 } else { 0 },
+                // Private torrents (BEP 27) get their peers from their trackers only.
+                ut_pex: if cfg.pex && !meta.is_private() { 3 } else { 0 },
                 ..LocalExtensions::default()
             },
             ..ConnectionConfig::default()
@@ -882,6 +888,7 @@ impl TorrentCore {
     }
 
     fn tick(&mut self, now: Instant) {
+        self.exchange_peers(now);
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for k in keys {
             let Some(p) = self.peers.get_mut(&k) else {
@@ -1004,6 +1011,7 @@ impl TorrentCore {
                 self.refill_soon = true;
             }
             Event::MetadataRequest(piece) => self.serve_metadata(key, piece),
+            Event::Pex(msg) => self.on_pex(key, msg, now),
             Event::Port(port) => {
                 if let (Some(p), true) = (self.peers.get(&key), port != 0) {
                     let node = SocketAddr::new(p.addr.ip(), port);

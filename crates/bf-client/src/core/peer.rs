@@ -94,6 +94,10 @@ pub(crate) struct Peer {
     pub peak_rate: u64,
     /// Its download rate as of the last tick.
     pub last_rate: u64,
+    /// The peers we told it of by ut_pex (BEP 11), and when we last did.
+    pub pex_told: std::collections::HashSet<SocketAddr>,
+    /// When we last sent it a ut_pex message.
+    pub pex_at: Option<Instant>,
 }
 
 impl Peer {
@@ -127,6 +131,8 @@ impl Peer {
             redundant: 0,
             peak_rate: 0,
             last_rate: 0,
+            pex_told: std::collections::HashSet::new(),
+            pex_at: None,
         }
     }
 

@@ -64,6 +64,8 @@ pub enum Event {
     AllowedFast(u32),
     /// The peer's DHT port.
     Port(u16),
+    /// The peers the peer is connected to, as they came and went (BEP 11).
+    Pex(crate::pex::PexMessage),
     /// The peer sent (or updated) its extended handshake; read it with
     /// [`Connection::peer_extended_handshake`].
     ExtendedHandshake,

@@ -378,6 +378,7 @@ impl Connection {
                 self.events.push_back(Event::ExtendedHandshake);
             }
             Extended::Metadata { message, .. } => self.on_metadata(message)?,
+            Extended::Pex { message, .. } => self.events.push_back(Event::Pex(message)),
             Extended::Fountain { message, .. } => {
                 if self.fountain.is_none() {
                     return Err(ProtocolError::NotNegotiated(FOUNTAIN));
@@ -421,6 +422,18 @@ impl Connection {
         self.our_ext_sent = true;
         self.update_fountain();
         self.send(Message::Extended(Extended::Handshake(Box::new(hs))));
+        Ok(())
+    }
+
+    /// Whether the peer takes ut_pex messages (it said so in its extended handshake).
+    pub fn peer_takes_pex(&self) -> bool {
+        self.peer_ext_id(crate::extended::UT_PEX).is_ok()
+    }
+
+    /// Send a ut_pex message (BEP 11: at most one a minute; the caller keeps to that).
+    pub fn send_pex(&mut self, message: crate::pex::PexMessage) -> Result<(), SendError> {
+        let id = self.peer_ext_id(crate::extended::UT_PEX)?;
+        self.send(Message::Extended(Extended::Pex { id, message }));
         Ok(())
     }
 
