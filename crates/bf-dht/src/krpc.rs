@@ -154,6 +154,25 @@ fn bytes<'a>(d: &'a Dict<'_>, key: &[u8], name: &'static str) -> Result<&'a [u8]
         .ok_or(KrpcError::Field(name))
 }
 
+fn dict<'a, 'b>(
+    d: &'a Dict<'b>,
+    key: &[u8],
+    name: &'static str,
+) -> Result<&'a Dict<'b>, KrpcError> {
+    d.get(key)
+        .and_then(Value::as_dict)
+        .ok_or(KrpcError::Field(name))
+}
+
+/// A byte string we will echo back (a transaction id, a token): at most [`MAX_ECHO`] bytes.
+fn echo(d: &Dict<'_>, key: &[u8], name: &'static str) -> Result<Vec<u8>, KrpcError> {
+    let b = bytes(d, key, name)?;
+    if b.len() > MAX_ECHO {
+        return Err(KrpcError::Field(name));
+    }
+    Ok(b.to_vec())
+}
+
 fn id_of(d: &Dict<'_>, key: &[u8], name: &'static str) -> Result<NodeId, KrpcError> {
     NodeId::from_slice(bytes(d, key, name)?).ok_or(KrpcError::Field(name))
 }
@@ -208,17 +227,10 @@ impl Message {
         let d = v
             .as_dict()
             .ok_or(KrpcError::Bencode("not a dictionary".into()))?;
-        let tid = bytes(d, b"t", "t")?;
-        if tid.len() > MAX_ECHO {
-            return Err(KrpcError::Field("t"));
-        }
-        let tid = tid.to_vec();
+        let tid = echo(d, b"t", "t")?;
         let body = match bytes(d, b"y", "y")? {
             b"q" => {
-                let a = d
-                    .get(b"a")
-                    .and_then(Value::as_dict)
-                    .ok_or(KrpcError::Field("a"))?;
+                let a = dict(d, b"a", "a")?;
                 let id = id_of(a, b"id", "a.id")?;
                 let query = match bytes(d, b"q", "q")? {
                     b"ping" => Query::Ping,
@@ -238,15 +250,11 @@ impl Message {
                             .get(b"implied_port")
                             .and_then(Value::as_int)
                             .is_some_and(|v| v != 0);
-                        let token = bytes(a, b"token", "a.token")?;
-                        if token.len() > MAX_ECHO {
-                            return Err(KrpcError::Field("a.token"));
-                        }
                         Query::AnnouncePeer {
                             info_hash: id_of(a, b"info_hash", "a.info_hash")?,
                             port,
                             implied_port,
-                            token: token.to_vec(),
+                            token: echo(a, b"token", "a.token")?,
                         }
                     }
                     other => {
@@ -263,10 +271,7 @@ impl Message {
                 }
             }
             b"r" => {
-                let r = d
-                    .get(b"r")
-                    .and_then(Value::as_dict)
-                    .ok_or(KrpcError::Field("r"))?;
+                let r = dict(d, b"r", "r")?;
                 let id = id_of(r, b"id", "r.id")?;
                 let nodes = match r.get(b"nodes") {
                     Some(v) => decode_nodes(v.as_bytes().ok_or(KrpcError::Field("r.nodes"))?)?,
@@ -282,15 +287,10 @@ impl Message {
                         .collect(),
                     None => Vec::new(),
                 };
-                let token = match r.get(b"token") {
-                    Some(v) => {
-                        let t = v.as_bytes().ok_or(KrpcError::Field("r.token"))?;
-                        if t.len() > MAX_ECHO {
-                            return Err(KrpcError::Field("r.token"));
-                        }
-                        Some(t.to_vec())
-                    }
-                    None => None,
+                let token = if r.contains_key(b"token") {
+                    Some(echo(r, b"token", "r.token")?)
+                } else {
+                    None
                 };
                 Body::Reply {
                     id,
