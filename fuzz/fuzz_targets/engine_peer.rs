@@ -275,6 +275,11 @@ impl World {
                     CoreEvent::PeerBanned { addr, .. } => {
                         assert!(self.peers.iter().any(|p| p.addr == addr));
                     }
+                    CoreEvent::DhtNode(node) => {
+                        // Only a connected peer's PORT names a node, at its own address.
+                        assert!(self.peers.iter().any(|p| p.addr.ip() == node.ip()));
+                        assert_ne!(node.port(), 0);
+                    }
                     CoreEvent::HashFailed { .. }
                     | CoreEvent::PeerConnected(_)
                     | CoreEvent::PeerDisconnected { .. }
