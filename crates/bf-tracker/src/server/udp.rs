@@ -28,7 +28,9 @@ pub(super) async fn serve(shared: Arc<Shared>, sock: Arc<UdpSocket>) {
         out.clear();
         peers.clear();
         let v6 = src.ip().to_canonical().is_ipv6();
-        let resp = handle(&shared, &buf[..n], src, &mut peers);
+        let Some(resp) = handle(&shared, &buf[..n], src, &mut peers) else {
+            continue;
+        };
         resp.write(&mut out, v6);
         if let Err(e) = sock.send_to(&out, src).await {
             tracing::debug!("udp send to {src}: {e}");
@@ -36,35 +38,49 @@ pub(super) async fn serve(shared: Arc<Shared>, sock: Arc<UdpSocket>) {
     }
 }
 
-/// Answers one datagram; every failure becomes an error packet.
+/// Answers one datagram, or nothing. So that the tracker cannot be used to reflect
+/// traffic at a spoofed address, only a well-formed connect (protocol id included) and
+/// requests carrying a connection id we issued to that address are answered, and an error
+/// answer is never longer than the request; everything else is dropped unanswered, as
+/// opentracker does.
 pub(crate) fn handle(
     shared: &Shared,
     packet: &[u8],
     src: SocketAddr,
     peers: &mut Vec<SocketAddr>,
-) -> UdpResponse {
+) -> Option<UdpResponse> {
     let now = unix_now();
+    let verified = |connection_id| shared.conn_key.check(connection_id, &src, now);
     let req = match UdpRequest::parse(packet) {
         Ok(r) => r,
         Err(e) => {
-            return UdpResponse::Error {
-                transaction_id: transaction_id_of(packet),
-                message: e.to_string(),
+            let id = packet
+                .get(..8)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes)?;
+            if !verified(id) {
+                return None;
             }
+            // Header (action, transaction id) plus a message cut to the request's size.
+            let mut message = e.to_string();
+            let room = packet.len().saturating_sub(8);
+            while message.len() > room {
+                message.pop();
+            }
+            return Some(UdpResponse::Error {
+                transaction_id: transaction_id_of(packet),
+                message,
+            });
         }
     };
-    let expired = |transaction_id| UdpResponse::Error {
-        transaction_id,
-        message: "connection id expired or invalid".into(),
-    };
-    match req {
+    Some(match req {
         UdpRequest::Connect { transaction_id } => UdpResponse::Connect {
             transaction_id,
             connection_id: shared.conn_key.issue(&src, now),
         },
         UdpRequest::Announce(a) => {
-            if !shared.conn_key.check(a.connection_id, &src, now) {
-                return expired(a.transaction_id);
+            if !verified(a.connection_id) {
+                return None;
             }
             let req = AnnounceRequest {
                 info_hash: a.info_hash,
@@ -104,8 +120,8 @@ pub(crate) fn handle(
             transaction_id,
             info_hashes,
         } => {
-            if !shared.conn_key.check(connection_id, &src, now) {
-                return expired(transaction_id);
+            if !verified(connection_id) {
+                return None;
             }
             // BEP 15 answers in request order, one entry each, so refused torrents read 0.
             let stats = info_hashes
@@ -123,5 +139,5 @@ pub(crate) fn handle(
                 stats,
             }
         }
-    }
+    })
 }
