@@ -2,7 +2,7 @@
 //! input makes the decoder or the state machine panic.
 #![allow(clippy::unwrap_used)]
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use bf_metainfo::{InfoHash, PeerId};
@@ -10,7 +10,7 @@ use bf_wire::fountain::ESI_LIMIT;
 use bf_wire::{
     Block, BlockRequest, Connection, ConnectionConfig, Decoder, Extended, ExtendedHandshake,
     FountainMessage, FountainParams, Frame, Handshake, Limits, LocalExtensions, Message,
-    MetadataMessage, Reserved, SymbolRange, TorrentShape,
+    MetadataMessage, PexMessage, Reserved, SymbolRange, TorrentShape,
 };
 use bytes::{Bytes, BytesMut};
 use proptest::collection::{btree_map, vec};
@@ -127,6 +127,27 @@ fn fountain_message() -> impl Strategy<Value = FountainMessage> {
     ]
 }
 
+/// Peer lists as a PEX message decodes them: IPv4 before IPv6, no port 0.
+fn pex_addrs() -> impl Strategy<Value = Vec<SocketAddr>> {
+    (
+        vec((any::<[u8; 4]>(), 1u16..), 0..8),
+        vec((any::<[u8; 16]>(), 1u16..), 0..4),
+    )
+        .prop_map(|(v4, v6)| {
+            let v4 = v4
+                .into_iter()
+                .map(|(ip, port)| SocketAddr::new(IpAddr::from(ip), port));
+            let v6 = v6
+                .into_iter()
+                .map(|(ip, port)| SocketAddr::new(IpAddr::from(ip), port));
+            v4.chain(v6).collect()
+        })
+}
+
+fn pex_message() -> impl Strategy<Value = PexMessage> {
+    (pex_addrs(), pex_addrs()).prop_map(|(added, dropped)| PexMessage { added, dropped })
+}
+
 /// Any message, with extension ids as the decoder configured by [`extensions`] reads them.
 fn message() -> impl Strategy<Value = Message> {
     let ext = extensions();
@@ -157,7 +178,11 @@ fn message() -> impl Strategy<Value = Message> {
             id: ext.bf_raptorq,
             message
         })),
-        (5u8..=255, bytes(256))
+        pex_message().prop_map(move |message| Message::Extended(Extended::Pex {
+            id: ext.ut_pex,
+            message
+        })),
+        (6u8..=255, bytes(256))
             .prop_map(|(id, payload)| Message::Extended(Extended::Unknown { id, payload })),
         (21u8..=255, bytes(256)).prop_map(|(id, payload)| Message::Unknown { id, payload }),
     ]
