@@ -144,7 +144,7 @@ run_client() { # client torrent out -> "wall user sys rss"
     p=$(port)
     case $client in
         bf)
-            timed "$BIN/bf-console" "$torrent" --no-dht --saveas "$out/payload.bin" --port "$p" \
+            timed "$BIN/bf-console" "$torrent" --no-dht --no-lsd --saveas "$out/payload.bin" --port "$p" \
                 --bind 127.0.0.1 --no-resume --exit-on-complete
             ;;
         libtorrent)
@@ -243,7 +243,7 @@ if [ "$SEED_DIRECTION" = 1 ]; then
             for seeder in bf libtorrent; do
                 sp=$(port)
                 if [ $seeder = bf ]; then
-                    "$BIN/bf-console" "$torrent" --no-dht --saveas "$FILE" --port "$sp" --bind 127.0.0.1 \
+                    "$BIN/bf-console" "$torrent" --no-dht --no-lsd --saveas "$FILE" --port "$sp" --bind 127.0.0.1 \
                         --no-resume --json >"$BENCH_DIR/bfseed.log" 2>&1 &
                     spid=$!
                     for i in $(seq 1 600); do

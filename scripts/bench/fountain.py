@@ -153,7 +153,7 @@ def wait_for(pred, limit, step=0.1):
 def seeder(host, torrent, data, tag, fountain=True):
     """A bf-console seeder on `host` (its data checked once, then trusted from resume data)."""
     log = os.path.join(WORK, 'seed-%s-h%d.log' % (tag, host))
-    cmd = [os.path.join(BIN, 'bf-console'), torrent, '--no-dht', '--saveas', data, '--port', '6881',
+    cmd = [os.path.join(BIN, 'bf-console'), torrent, '--no-dht', '--no-lsd', '--saveas', data, '--port', '6881',
            '--bind', ip_of(host), '--ip', ip_of(host), '--json',
            '--resume-dir', os.path.join(WORK, 'resume-h%d' % host)]
     if not fountain:
@@ -167,7 +167,7 @@ def seeder(host, torrent, data, tag, fountain=True):
 
 def run_bf(host, torrent, out, fountain, timeout):
     """bf-console downloading on `host`; returns its numbers."""
-    cmd = ['/usr/bin/time', '-f', 'TIME %e %U %S %M', os.path.join(BIN, 'bf-console'), torrent, '--no-dht',
+    cmd = ['/usr/bin/time', '-f', 'TIME %e %U %S %M', os.path.join(BIN, 'bf-console'), torrent, '--no-dht', '--no-lsd',
            '--saveas', out, '--port', '6881', '--bind', ip_of(host), '--ip', ip_of(host),
            '--no-resume', '--json', '--exit-on-complete']
     if not fountain:
@@ -475,7 +475,7 @@ def crowd(announce, data):
                 else:
                     # Downloaders keep seeding to the others once complete, as users do;
                     # each is timed until its own completion.
-                    cmd = [os.path.join(BIN, 'bf-console'), torrent, '--no-dht', '--saveas', out,
+                    cmd = [os.path.join(BIN, 'bf-console'), torrent, '--no-dht', '--no-lsd', '--saveas', out,
                            '--port', '6881', '--bind', ip_of(h), '--ip', ip_of(h),
                            '--no-resume', '--json']
                     if mode == 'blocks':

@@ -92,6 +92,10 @@ pub struct RunArgs {
     no_fountain: bool,
     #[command(flatten)]
     dht: DhtArgs,
+    /// Do not look for peers on the local network by multicast (BEP 14 local service
+    /// discovery, on the --bind address's interface; never for private torrents).
+    #[arg(long, env = "BF_NO_LSD")]
+    no_lsd: bool,
     /// Exit once the download is complete instead of seeding.
     #[arg(long)]
     exit_on_complete: bool,
@@ -232,6 +236,13 @@ impl RunArgs {
         cfg.core.upload_slots = self.max_uploads;
         cfg.core.fountain = !self.no_fountain;
         cfg.dht = self.dht.config(cfg.resume_dir.as_deref());
+        cfg.lsd = (!self.no_lsd).then(|| bf_client::LsdConfig {
+            interface: match self.bind {
+                IpAddr::V4(v4) => v4,
+                IpAddr::V6(_) => std::net::Ipv4Addr::UNSPECIFIED,
+            },
+            ..bf_client::LsdConfig::default()
+        });
         cfg.connect_timeout = Duration::from_secs(10);
         cfg
     }

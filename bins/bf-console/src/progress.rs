@@ -165,6 +165,7 @@ pub fn event_json(ev: &TorrentEvent) -> Option<serde_json::Value> {
             "hash_failures": st.hash_failures,
             "peers": st.peers,
             "seeds": st.seeds,
+            "fountain_peers": st.peer_list.iter().filter(|p| p.fountain).count(),
             "eta_secs": st.eta.map(|d| d.as_secs()),
             "active_secs": st.active_for.as_secs_f64(),
             "blocks_received": st.stats.blocks_received,

@@ -46,6 +46,8 @@ fn help_lists_exit_statuses_and_one_default_each() {
         "--no-dht",
         "--dht-bootstrap",
         "--dht-port",
+        "--no-lsd",
+        "BF_NO_LSD",
         "dht-node",
     ] {
         assert!(h.contains(flag), "{flag} missing from --help");

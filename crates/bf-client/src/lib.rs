@@ -29,6 +29,7 @@ pub mod core;
 pub mod dht;
 pub mod events;
 pub mod jobs;
+pub mod lsd;
 pub mod magnet;
 mod peer_io;
 pub mod resume;
@@ -40,6 +41,7 @@ pub mod workers;
 
 pub use dht::{DhtConfig, DhtError, DhtNode};
 pub use events::{PeerSummary, TorrentEvent, TorrentState, TorrentStatus};
+pub use lsd::{LsdConfig, LsdError};
 pub use session::{
     AddError, AddTorrent, Session, SessionConfig, SessionError, TorrentHandle, TorrentSource,
 };

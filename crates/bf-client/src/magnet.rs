@@ -183,7 +183,10 @@ pub(crate) async fn fetch(
                 peers.dedup();
                 return Ok((info, peers));
             }
-            Ok(Err(e)) => tracing::debug!(%addr, "metadata: {e}"),
+            Ok(Err(FromPeer::Lied(e))) => {
+                tracing::warn!(%addr, "metadata from this peer dropped: {e}");
+            }
+            Ok(Err(FromPeer::Failed(e))) => tracing::debug!(%addr, "metadata: {e}"),
             Err(_) => tracing::debug!(%addr, "metadata: no answer in time"),
         }
     }
@@ -222,12 +225,32 @@ async fn find_peers(magnet: &Magnet, src: &Sources<'_>) -> Vec<SocketAddr> {
     out
 }
 
+/// Why one peer did not give the dictionary.
+enum FromPeer {
+    /// It gave something wrong: a size over the limit, a bad piece, a wrong hash.
+    Lied(MetadataError),
+    /// It could not or would not (connection, protocol, refusal).
+    Failed(String),
+}
+
+impl From<String> for FromPeer {
+    fn from(e: String) -> Self {
+        FromPeer::Failed(e)
+    }
+}
+
+impl From<&str> for FromPeer {
+    fn from(e: &str) -> Self {
+        FromPeer::Failed(e.to_string())
+    }
+}
+
 /// Connects to `addr` and asks it for the whole dictionary.
 async fn from_peer(
     addr: SocketAddr,
     info_hash: InfoHash,
     peer_id: PeerId,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, FromPeer> {
     let cfg = ConnectionConfig::default();
     let ours = cfg.handshake(info_hash, peer_id);
     let (mut stream, theirs, mut inbuf) = peer_io::dial(addr, ours, CONNECT)
@@ -257,8 +280,7 @@ async fn from_peer(
                         .and_then(|h| h.metadata_size)
                         .ok_or("the peer has no metadata to give")?;
                     if asm.is_none() {
-                        let a =
-                            MetadataAssembly::new(info_hash, size).map_err(|e| e.to_string())?;
+                        let a = MetadataAssembly::new(info_hash, size).map_err(FromPeer::Lied)?;
                         for p in a.missing() {
                             conn.request_metadata(p, Instant::now())
                                 .map_err(|e| e.to_string())?;
@@ -272,13 +294,13 @@ async fn from_peer(
                     data,
                 } => {
                     let a = asm.as_mut().ok_or("metadata before its size")?;
-                    a.add(piece, total_size, data).map_err(|e| e.to_string())?;
+                    a.add(piece, total_size, data).map_err(FromPeer::Lied)?;
                     if let Some(done) = a.finish() {
-                        return done.map_err(|e| e.to_string());
+                        return done.map_err(FromPeer::Lied);
                     }
                 }
-                Event::MetadataRejected(p) => return Err(format!("piece {p} refused")),
-                Event::MetadataTimedOut(p) => return Err(format!("piece {p} not answered")),
+                Event::MetadataRejected(p) => return Err(format!("piece {p} refused").into()),
+                Event::MetadataTimedOut(p) => return Err(format!("piece {p} not answered").into()),
                 _ => {}
             }
         }

@@ -20,6 +20,7 @@ use crate::core::rate::TokenBucket;
 use crate::core::CoreConfig;
 use crate::dht::{self, DhtConfig, DhtNode};
 use crate::events::{TorrentEvent, TorrentState, TorrentStatus};
+use crate::lsd::{Lsd, LsdConfig};
 use crate::peer_io::{self, IoContext, Limiter};
 use crate::storage::{FilePool, Storage, StorageError};
 use crate::torrent::{self, Command, Msg, TorrentSetup};
@@ -63,6 +64,8 @@ pub struct SessionConfig {
     pub use_trackers: bool,
     /// The DHT node for trackerless peer discovery; `None` runs none.
     pub dht: Option<DhtConfig>,
+    /// Local service discovery (BEP 14) for public torrents; `None` runs none.
+    pub lsd: Option<LsdConfig>,
 }
 
 impl Default for SessionConfig {
@@ -84,6 +87,7 @@ impl Default for SessionConfig {
             tracker: ClientConfig::default(),
             use_trackers: true,
             dht: None,
+            lsd: None,
         }
     }
 }
@@ -250,6 +254,8 @@ struct Inner {
     /// The DHT node once started (at the first public torrent, so that its `nodes` are
     /// bootstrapped from); `Err` once it failed to start, so that it is not retried.
     dht: Mutex<Option<Result<DhtNode, ()>>>,
+    /// Local service discovery, when configured and it could start.
+    lsd: Option<Lsd>,
 }
 
 /// A running client: listens for peers, runs torrents. Cheap to clone.
@@ -332,6 +338,12 @@ impl Session {
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| SessionError::Tracker(e.into()))?;
+        // Without it the session still works: peers come from elsewhere.
+        let lsd = cfg.lsd.as_ref().and_then(|l| {
+            Lsd::start(l, listen.port())
+                .map_err(|e| tracing::warn!("no local service discovery: {e}"))
+                .ok()
+        });
         let inner = Arc::new(Inner {
             peer_id: if cfg.core.peer_id.0 == [0; 20] {
                 new_peer_id()
@@ -349,6 +361,7 @@ impl Session {
             announce_key: rand::random(),
             http,
             dht: Mutex::new(None),
+            lsd,
             cfg,
         });
         let accept = tokio::spawn(accept_loop(listener, Arc::downgrade(&inner)));
@@ -495,6 +508,7 @@ impl Session {
             start_paused: add.paused,
             self_addrs,
             dht: dht.clone(),
+            lsd: inner.lsd.clone().filter(|_| !meta.is_private()),
         };
         let handle = TorrentHandle {
             meta,

@@ -5,7 +5,11 @@
 //! - [`PollutingPeer`] seeds for real, blocks and repair symbols, but flips a byte in every
 //!   `n`-th unit it sends.
 //!
-//! Both listen on loopback and serve any number of connections for one torrent.
+//! - [`LyingMetadataPeer`] offers the info dictionary to magnet-link downloaders and gives a
+//!   wrong one (a byte flipped), or says it is larger than anyone should take; it stalls
+//!   like the first.
+//!
+//! All listen on loopback and serve any number of connections for one torrent.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,6 +32,16 @@ use crate::peer_io::read_handshake;
 enum Manner {
     Stall,
     Pollute { data: Bytes, every: u64 },
+    Lie(MetadataLie),
+}
+
+/// How a [`LyingMetadataPeer`] lies about the info dictionary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetadataLie {
+    /// The right size, one byte flipped: the hash does not match.
+    WrongBytes,
+    /// A size above [`crate::magnet::MAX_METADATA`], then the bytes of that claim.
+    Oversized,
 }
 
 /// A listening misbehaving peer; stops when dropped.
@@ -92,6 +106,50 @@ impl PollutingPeer {
     }
 }
 
+/// A peer that answers metadata requests with a wrong info dictionary and stalls requests.
+pub struct LyingMetadataPeer(Listening);
+
+impl LyingMetadataPeer {
+    /// Starts one on a loopback port for `meta`'s torrent.
+    pub async fn start(meta: Arc<Metainfo>, lie: MetadataLie) -> std::io::Result<Self> {
+        listen(meta, Manner::Lie(lie)).await.map(LyingMetadataPeer)
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.0.addr
+    }
+}
+
+/// The dictionary a liar offers: its size and bytes.
+fn lie_about(meta: &Metainfo, lie: MetadataLie) -> (u32, Bytes) {
+    match lie {
+        MetadataLie::WrongBytes => {
+            // A byte of the first piece hash: still a well-formed torrent, the worst lie.
+            let mut info = meta.info_bytes().to_vec();
+            let at = info
+                .windows(8)
+                .position(|w| w == b"6:pieces")
+                .and_then(|p| {
+                    let colon = info[p + 8..].iter().position(|&b| b == b':')?;
+                    Some(p + 8 + colon + 1)
+                })
+                .unwrap_or(0);
+            if let Some(b) = info.get_mut(at) {
+                *b ^= 0xa5;
+            }
+            (
+                u32::try_from(info.len()).unwrap_or(u32::MAX),
+                Bytes::from(info),
+            )
+        }
+        MetadataLie::Oversized => (
+            crate::magnet::MAX_METADATA + 1,
+            Bytes::from(vec![b'x'; crate::magnet::METADATA_PIECE as usize]),
+        ),
+    }
+}
+
 async fn serve(mut stream: TcpStream, meta: Arc<Metainfo>, manner: Manner) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
     let mut buf = BytesMut::with_capacity(64 * 1024);
@@ -110,8 +168,13 @@ async fn serve(mut stream: TcpStream, meta: Arc<Metainfo>, manner: Manner) -> st
     let shape = TorrentShape::new(piece_len, meta.total_length())
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let mut conn = Connection::new(cfg, &theirs, Some(shape), Instant::now());
+    let offered = match &manner {
+        Manner::Lie(lie) => Some(lie_about(&meta, *lie)),
+        _ => None,
+    };
     let _ = conn.send_extended_handshake(ExtendedHandshake {
         client: Some("BitFountain test peer".into()),
+        metadata_size: offered.as_ref().map(|(size, _)| *size),
         ..ExtendedHandshake::default()
     });
     let _ = conn.send_pieces(&Bitfield::full(shape.piece_count()));
@@ -142,6 +205,19 @@ async fn serve(mut stream: TcpStream, meta: Arc<Metainfo>, manner: Manner) -> st
             return Ok(());
         }
         while let Some(ev) = conn.poll_event() {
+            if let (Event::MetadataRequest(piece), Some((size, info))) = (&ev, &offered) {
+                let chunk = crate::magnet::METADATA_PIECE as usize;
+                let start = (*piece as usize).saturating_mul(chunk).min(info.len());
+                let end = start.saturating_add(chunk).min(info.len());
+                let data = if start < end {
+                    info.slice(start..end)
+                } else {
+                    // Past what it has: more of the same, so the claim looks real.
+                    info.slice(..chunk.min(info.len()))
+                };
+                let _ = conn.send_metadata(*piece, *size, data);
+                continue;
+            }
             let Manner::Pollute { data, every } = &manner else {
                 // A staller reads everything and answers nothing.
                 continue;

@@ -79,6 +79,8 @@ pub(crate) struct TorrentSetup {
     pub self_addrs: Vec<SocketAddr>,
     /// The session's DHT node, for public torrents when it runs one.
     pub dht: Option<crate::dht::DhtNode>,
+    /// Local service discovery, for public torrents when the session runs it.
+    pub lsd: Option<crate::lsd::Lsd>,
 }
 
 /// Stopped announces get this long before the task ends without their answer.
@@ -143,6 +145,10 @@ pub(crate) async fn run(setup: TorrentSetup, rx: mpsc::Receiver<Msg>) {
         }
     };
     core.set_self_addrs(t.s.self_addrs.clone());
+    // Announced once checked: connections made while checking are refused.
+    if let Some(lsd) = &t.s.lsd {
+        lsd.register(info_hash, t.s.io.to_torrent.clone());
+    }
     t.main(core).await;
 }
 

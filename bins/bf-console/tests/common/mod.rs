@@ -311,6 +311,8 @@ pub fn console(name: &str, dir: &Dir, torrent: &Path, saveas: &Path, extra: &[&s
             .env("HOME", dir.path())
             // No public DHT routers: a test's DHT is on loopback, when it has one.
             .env("BF_DHT_ROUTERS", "")
+            // No multicast discovery: a test's peers are the ones it names.
+            .env("BF_NO_LSD", "1")
             .env("XDG_STATE_HOME", dir.path().join("state"))
             // Connections and why they end, for the log printed when a test fails.
             .env("RUST_LOG", "info,bf_client=debug"),

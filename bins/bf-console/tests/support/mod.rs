@@ -61,6 +61,8 @@ impl Console {
             .env_remove("RUST_LOG")
             // No public DHT routers: nothing leaves loopback.
             .env("BF_DHT_ROUTERS", "")
+            // No multicast discovery: a test's peers are the ones it names.
+            .env("BF_NO_LSD", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -411,6 +411,8 @@ pub struct PeerSummary {
     pub choked: bool,
     /// Whether it stopped answering our requests.
     pub snubbed: bool,
+    /// Whether pieces travel as RaptorQ symbols with it (both ends negotiated `bf_raptorq`).
+    pub fountain: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -647,6 +649,7 @@ impl TorrentCore {
                 choking_us: p.conn.peer_choking(),
                 choked: p.conn.am_choking(),
                 snubbed: p.snubbed,
+                fountain: self.fountain_capable && p.conn.fountain(),
             })
             .collect();
         v.sort_by_key(|s| s.addr);
