@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use bf_cli::Exit;
 use bf_tracker::swarm::StoreConfig;
-use bf_tracker::{ServerConfig, ServerError, Tracker};
+use bf_tracker::{IndexPage, Limits, ScrapeMode, ServerConfig, ServerError, Tracker};
 use clap::Parser;
 
 /// A BitTorrent tracker: HTTP announce/scrape, UDP (BEP 15), an index page, state that
@@ -49,12 +49,68 @@ struct Args {
     /// Most peers ever returned.
     #[arg(long, default_value_t = 200)]
     max_numwant: u32,
-    /// Refuse scrapes that name no torrent (they list every torrent).
-    #[arg(long)]
+    /// Which scrapes are answered: full (also one naming no torrent, which lists them
+    /// all), specific (only named torrents) or none.
+    #[arg(long, value_enum, default_value_t = ScrapeArg::Full)]
+    scrape: ScrapeArg,
+    /// Same as --scrape specific (the older name).
+    #[arg(long, hide = true, conflicts_with = "scrape")]
     no_full_scrape: bool,
-    /// Do not write the web log on stdout.
-    #[arg(long)]
+    /// Do not write the web log.
+    #[arg(long, conflicts_with = "logfile")]
     no_log: bool,
+    /// File the web log is appended to ('-' for stdout); reopened on SIGHUP, so that
+    /// logrotate can move it away [default: stdout].
+    #[arg(long, value_name = "FILE")]
+    logfile: Option<PathBuf>,
+    /// Before handing a new peer out, connect back to it (a BitTorrent handshake) up to N
+    /// times; peers that cannot be reached are not given to others. With it on, the ip=
+    /// parameter is honoured from any client (it is checked); 0 is off.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    nat_check: u32,
+    /// Log the result of every NAT check.
+    #[arg(long)]
+    log_nat_checks: bool,
+    /// With --allowed-dir: serve the .torrent files at /file?info_hash=… and link them
+    /// from the index page.
+    #[arg(long, requires = "allowed_dir")]
+    allow_get: bool,
+    /// Torrents whose peers all left stay on the index page and in full scrapes.
+    #[arg(long)]
+    keep_dead: bool,
+    /// Icon served at /favicon.ico.
+    #[arg(long, value_name = "FILE")]
+    favicon: Option<PathBuf>,
+    /// Serve no index page at / (404).
+    #[arg(long, conflicts_with = "index_redirect")]
+    no_index_page: bool,
+    /// Redirect / to this URL instead of showing the index page.
+    #[arg(long, value_name = "URL")]
+    index_redirect: Option<String>,
+    /// Whether the index page shows the names of allowed torrents.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    show_names: bool,
+    /// Only these addresses may announce: a file of IP addresses and networks (CIDR), one
+    /// per line, '#' starting a comment; re-read on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    allowed_ips: Option<PathBuf>,
+    /// HTTP connections open at once; new ones past it are closed at once.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    max_connections: usize,
+    /// Requests per second taken from one address (HTTP and UDP); more are refused; 0 is
+    /// no limit.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    max_requests_per_ip: u32,
+    /// Most torrents in a full scrape (the busiest are kept).
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    max_full_scrape: usize,
+    /// Most peers stored per torrent; new ones past it are not stored (they still get
+    /// peers).
+    #[arg(long, value_name = "N", default_value_t = 50_000)]
+    max_peers_per_torrent: u32,
+    /// Most torrents tracked (without --allowed-dir, anyone can add one by announcing).
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    max_torrents: usize,
     /// Serve HTTP only.
     #[arg(long)]
     no_udp: bool,
@@ -64,6 +120,14 @@ struct Args {
     /// Tokio worker threads [default: one per core].
     #[arg(long)]
     threads: Option<usize>,
+}
+
+/// `--scrape`'s values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ScrapeArg {
+    Full,
+    Specific,
+    None,
 }
 
 fn main() -> ExitCode {
@@ -100,13 +164,37 @@ fn run(args: Args) -> anyhow::Result<()> {
             peer_timeout: args.peer_timeout,
             default_numwant: args.default_numwant,
             max_numwant: args.max_numwant,
+            max_peers_per_torrent: args.max_peers_per_torrent,
+            max_torrents: args.max_torrents,
         },
         interval: args.interval,
         min_interval: args.min_interval,
-        full_scrape: !args.no_full_scrape,
+        scrape: match (args.no_full_scrape, args.scrape) {
+            (true, _) | (false, ScrapeArg::Specific) => ScrapeMode::Specific,
+            (false, ScrapeArg::Full) => ScrapeMode::Full,
+            (false, ScrapeArg::None) => ScrapeMode::None,
+        },
         log_requests: !args.no_log,
+        logfile: args.logfile.filter(|p| p.as_os_str() != "-"),
         udp: !args.no_udp,
         udp_workers: args.udp_workers,
+        nat_check: args.nat_check,
+        log_nat_checks: args.log_nat_checks,
+        allow_get: args.allow_get,
+        keep_dead: args.keep_dead,
+        favicon: args.favicon,
+        index: match (args.no_index_page, args.index_redirect) {
+            (true, _) => IndexPage::Hidden,
+            (false, Some(url)) => IndexPage::Redirect(url),
+            (false, None) => IndexPage::Show,
+        },
+        show_names: args.show_names,
+        allowed_ips: args.allowed_ips,
+        limits: Limits {
+            max_http_connections: args.max_connections.max(1),
+            requests_per_ip: args.max_requests_per_ip,
+            max_full_scrape: args.max_full_scrape,
+        },
     };
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();

@@ -1,9 +1,12 @@
-//! The web log: one Common Log Format line per HTTP request on stdout, formatted and written
-//! by a thread of its own so a slow stdout never stalls the server (lines are dropped and
-//! counted instead when the queue is full).
+//! The web log: one Common Log Format line per HTTP request on stdout or in a file, formatted
+//! and written by a thread of its own so a slow disk or terminal never stalls the server
+//! (lines are dropped and counted instead when the queue is full). A file is reopened on
+//! request (SIGHUP), after logrotate moved it away: lines queued before go to the old file,
+//! later ones to the new.
 
 use std::io::Write;
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -30,43 +33,95 @@ pub struct LogEntry {
     pub bytes: usize,
 }
 
+/// What reaches the writer thread.
+enum Item {
+    Line(LogEntry),
+    Reopen,
+}
+
 /// The sending side of the log.
 #[derive(Clone)]
 pub struct LogSink {
-    tx: SyncSender<LogEntry>,
+    tx: SyncSender<Item>,
     dropped: Arc<AtomicU64>,
 }
 
 impl LogSink {
-    /// Starts the writer thread (writing to stdout).
+    /// Starts the writer thread, writing to stdout.
     pub fn stdout() -> std::io::Result<Self> {
+        Self::start(None)
+    }
+
+    /// Starts the writer thread, appending to `path` (created if missing).
+    pub fn file(path: &Path) -> std::io::Result<Self> {
+        Self::start(Some(path.to_path_buf()))
+    }
+
+    fn start(path: Option<PathBuf>) -> std::io::Result<Self> {
+        let out = open(path.as_deref())?;
         let (tx, rx) = sync_channel(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
         let d = dropped.clone();
         std::thread::Builder::new()
             .name("bf-tracker-log".into())
-            .spawn(move || writer(rx, d))?;
+            .spawn(move || writer(rx, d, path, out))?;
         Ok(LogSink { tx, dropped })
     }
 
     /// Queues one line (dropped and counted if the writer is far behind).
     pub fn log(&self, e: LogEntry) {
-        if let Err(TrySendError::Full(_)) = self.tx.try_send(e) {
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(Item::Line(e)) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
+
+    /// Reopens the file by its name after the lines queued so far (nothing for stdout).
+    pub fn reopen(&self) {
+        // Blocking on a full queue is fine: the writer is draining it.
+        let _ = self.tx.send(Item::Reopen);
+    }
 }
 
-fn writer(rx: Receiver<LogEntry>, dropped: Arc<AtomicU64>) {
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+fn open(path: Option<&Path>) -> std::io::Result<Box<dyn Write + Send>> {
+    Ok(match path {
+        None => Box::new(std::io::stdout()),
+        Some(p) => Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)?,
+        ),
+    })
+}
+
+fn writer(
+    rx: Receiver<Item>,
+    dropped: Arc<AtomicU64>,
+    path: Option<PathBuf>,
+    first: Box<dyn Write + Send>,
+) {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, first);
     let mut reported = 0;
-    while let Ok(e) = rx.recv() {
-        let _ = writeln!(out, "{}", format_line(&e));
+    let write = |out: &mut std::io::BufWriter<Box<dyn Write + Send>>, item: Item| match item {
+        Item::Line(e) => {
+            let _ = writeln!(out, "{}", format_line(&e));
+        }
+        Item::Reopen => {
+            let Some(p) = &path else { return };
+            let _ = out.flush();
+            match open(Some(p)) {
+                Ok(f) => *out = std::io::BufWriter::with_capacity(64 * 1024, f),
+                // Keep writing to the old file rather than lose lines.
+                Err(e) => tracing::warn!("web log: cannot reopen {}: {e}", p.display()),
+            }
+        }
+    };
+    while let Ok(item) = rx.recv() {
+        write(&mut out, item);
         // Flush only when the queue is empty: batches lines under load, none wait when idle.
         let mut batch = 0;
-        while let Ok(e) = rx.try_recv() {
-            let _ = writeln!(out, "{}", format_line(&e));
+        while let Ok(item) = rx.try_recv() {
+            write(&mut out, item);
             batch += 1;
             if batch > 4096 {
                 break;
@@ -74,7 +129,7 @@ fn writer(rx: Receiver<LogEntry>, dropped: Arc<AtomicU64>) {
         }
         let d = dropped.load(Ordering::Relaxed);
         if d != reported {
-            tracing::warn!("web log: {} lines dropped (stdout too slow)", d - reported);
+            tracing::warn!("web log: {} lines dropped (output too slow)", d - reported);
             reported = d;
         }
         let _ = out.flush();

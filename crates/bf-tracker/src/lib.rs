@@ -39,7 +39,7 @@ pub mod udp_codec;
 
 pub use client::{ClientConfig, TrackerClient, TrackerError, TrackerTiers};
 #[cfg(feature = "server")]
-pub use server::{ServerConfig, ServerError, Tracker};
+pub use server::{IndexPage, Limits, ScrapeMode, ServerConfig, ServerError, Tracker};
 pub use types::{
     AnnounceRequest, AnnounceResponse, Event, PeerAddr, ScrapeRequest, ScrapeResponse, ScrapeStats,
 };

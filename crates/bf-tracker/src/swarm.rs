@@ -60,6 +60,10 @@ pub struct StoreConfig {
     pub default_numwant: u32,
     /// Most peers ever returned.
     pub max_numwant: u32,
+    /// Most peers kept per torrent; new ones past it get a peer list but are not stored.
+    pub max_peers_per_torrent: u32,
+    /// Most torrents this store keeps; announces for new ones past it are refused.
+    pub max_torrents: usize,
 }
 
 impl Default for StoreConfig {
@@ -68,6 +72,8 @@ impl Default for StoreConfig {
             peer_timeout: 2700,
             default_numwant: 50,
             max_numwant: 200,
+            max_peers_per_torrent: 50_000,
+            max_torrents: 1_000_000,
         }
     }
 }
@@ -196,6 +202,20 @@ impl Swarm {
 pub struct AnnounceOutcome {
     /// The torrent's counters after the announce.
     pub stats: ScrapeStats,
+    /// Whether the peer was new to the store (or changed between seed and leecher): what
+    /// a journal must record.
+    pub changed: bool,
+    /// A bound kept the announce out of the store.
+    pub full: Option<Full>,
+}
+
+/// Which bound an announce hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Full {
+    /// The torrent has [`StoreConfig::max_peers_per_torrent`] peers.
+    Peers,
+    /// The store has [`StoreConfig::max_torrents`] torrents.
+    Torrents,
 }
 
 /// Peers per torrent, with the counters scrape reports.
@@ -225,6 +245,7 @@ fn upsert<const N: usize>(
     now: u32,
     seed: bool,
     stopped: bool,
+    room: bool,
 ) -> Upsert {
     match v.binary_search_by(|p| p.key.cmp(&key)) {
         Ok(i) => {
@@ -246,7 +267,7 @@ fn upsert<const N: usize>(
                 dpeers: 0,
             }
         }
-        Err(_) if stopped => Upsert {
+        Err(_) if stopped || !room => Upsert {
             index: None,
             was_seed: None,
             dseeds: 0,
@@ -324,18 +345,44 @@ impl SwarmStore {
     ) -> AnnounceOutcome {
         let now = clock(now);
         let stopped = a.event == Event::Stopped;
-        if stopped && !self.torrents.contains_key(&a.info_hash) {
+        let known = self.torrents.contains_key(&a.info_hash);
+        if stopped && !known {
             return AnnounceOutcome {
                 stats: ScrapeStats::default(),
+                changed: false,
+                full: None,
+            };
+        }
+        if !known && self.torrents.len() >= self.config.max_torrents {
+            return AnnounceOutcome {
+                stats: ScrapeStats::default(),
+                changed: false,
+                full: Some(Full::Torrents),
             };
         }
         let swarm = self.torrents.entry(a.info_hash).or_default();
         let seed = a.left == 0;
         let addr = SocketAddr::new(a.addr.ip().to_canonical(), a.addr.port());
+        let room = swarm.len() < self.config.max_peers_per_torrent;
         let u = match addr {
-            SocketAddr::V4(s) => upsert(&mut swarm.v4, key4(*s.ip(), s.port()), now, seed, stopped),
-            SocketAddr::V6(s) => upsert(&mut swarm.v6, key6(*s.ip(), s.port()), now, seed, stopped),
+            SocketAddr::V4(s) => upsert(
+                &mut swarm.v4,
+                key4(*s.ip(), s.port()),
+                now,
+                seed,
+                stopped,
+                room,
+            ),
+            SocketAddr::V6(s) => upsert(
+                &mut swarm.v6,
+                key6(*s.ip(), s.port()),
+                now,
+                seed,
+                stopped,
+                room,
+            ),
         };
+        let full = (!stopped && !room && u.was_seed.is_none()).then_some(Full::Peers);
         let idx = u.index;
         swarm.seeds = swarm.seeds.saturating_add_signed(u.dseeds);
         self.peers = self.peers.saturating_add_signed(u.dpeers as isize);
@@ -371,6 +418,8 @@ impl SwarmStore {
         }
         AnnounceOutcome {
             stats: swarm.stats(),
+            changed: u.dpeers != 0 || u.dseeds != 0 || finished,
+            full,
         }
     }
 
@@ -384,9 +433,13 @@ impl SwarmStore {
         self.torrents.contains_key(h)
     }
 
-    /// Counters of every torrent known.
-    pub fn all_stats(&self) -> impl Iterator<Item = (InfoHash, ScrapeStats)> + '_ {
-        self.torrents.iter().map(|(h, s)| (*h, s.stats()))
+    /// Counters of every torrent known; with `dead`, also of those without peers (kept for
+    /// their completed count).
+    pub fn all_stats(&self, dead: bool) -> impl Iterator<Item = (InfoHash, ScrapeStats)> + '_ {
+        self.torrents
+            .iter()
+            .filter(move |(_, s)| dead || s.len() > 0)
+            .map(|(h, s)| (*h, s.stats()))
     }
 
     /// Number of torrents known.
@@ -463,8 +516,22 @@ impl SwarmStore {
             let seen = clock(p.last_seen);
             let ip = p.addr.ip().to_canonical();
             let u = match ip {
-                IpAddr::V4(ip) => upsert(&mut s.v4, key4(ip, p.addr.port()), seen, p.seed, false),
-                IpAddr::V6(ip) => upsert(&mut s.v6, key6(ip, p.addr.port()), seen, p.seed, false),
+                IpAddr::V4(ip) => upsert(
+                    &mut s.v4,
+                    key4(ip, p.addr.port()),
+                    seen,
+                    p.seed,
+                    false,
+                    true,
+                ),
+                IpAddr::V6(ip) => upsert(
+                    &mut s.v6,
+                    key6(ip, p.addr.port()),
+                    seen,
+                    p.seed,
+                    false,
+                    true,
+                ),
             };
             self.peers = self.peers.saturating_add_signed(u.dpeers as isize);
         }
@@ -594,6 +661,7 @@ mod tests {
             peer_timeout: 100,
             default_numwant: 3,
             max_numwant: 4,
+            ..StoreConfig::default()
         };
         let mut s = SwarmStore::new(cfg);
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
@@ -641,5 +709,52 @@ mod tests {
         a.sort_by_key(|x| x.0);
         b.sort_by_key(|x| x.0);
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn bounds_keep_new_peers_and_torrents_out_but_serve_them() {
+        let cfg = StoreConfig {
+            max_peers_per_torrent: 3,
+            max_torrents: 2,
+            ..StoreConfig::default()
+        };
+        let mut s = SwarmStore::new(cfg);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+        let mut out = Vec::new();
+        for i in 1..=5u8 {
+            out.clear();
+            let addr = format!("10.0.0.{i}:1");
+            let o = s.announce(&ann(1, &addr, 5, Event::Started), T, &mut rng, &mut out);
+            assert_eq!(o.full.is_some(), i > 3, "peer {i}");
+            assert_eq!(o.changed, i <= 3, "peer {i}");
+            // Past the bound a peer is not stored, yet it gets the stored ones.
+            assert_eq!(out.len(), usize::from(i.min(4) - 1).min(3), "peer {i}");
+        }
+        assert_eq!(s.stats(&InfoHash([1; 20])).incomplete, 3);
+        // A stored peer re-announcing is no bound's business.
+        let o = s.announce(
+            &ann(1, "10.0.0.2:1", 0, Event::Completed),
+            T,
+            &mut rng,
+            &mut out,
+        );
+        assert_eq!((o.full, o.changed), (None, true));
+        assert!(s
+            .announce(
+                &ann(2, "10.0.0.9:1", 5, Event::Started),
+                T,
+                &mut rng,
+                &mut out
+            )
+            .full
+            .is_none());
+        let o = s.announce(
+            &ann(3, "10.0.0.9:1", 5, Event::Started),
+            T,
+            &mut rng,
+            &mut out,
+        );
+        assert_eq!(o.full, Some(Full::Torrents));
+        assert_eq!(s.torrent_count(), 2);
     }
 }

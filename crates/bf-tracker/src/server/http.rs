@@ -73,7 +73,7 @@ pub(super) fn scrape_reply(st: &Shared, query: &[u8]) -> Bytes {
         Ok(p) => p,
         Err(e) => return encode_failure(&e.to_string()).into(),
     };
-    if parsed.info_hashes.is_empty() && st.cfg.full_scrape {
+    if parsed.info_hashes.is_empty() && st.cfg.scrape == super::ScrapeMode::Full {
         return full_scrape_body(st);
     }
     match st.scrape(&parsed.info_hashes) {
@@ -90,7 +90,7 @@ fn full_scrape_body(st: &Shared) -> Bytes {
             return body.clone();
         }
     }
-    let files = st.all_stats().into_iter().collect();
+    let files = st.full_scrape_stats();
     let body = Bytes::from(encode_scrape(&ScrapeResponse { files }));
     *cached = Some((Instant::now(), body.clone()));
     body

@@ -20,11 +20,54 @@ use crate::allowed::{AllowedDir, TorrentInfo};
 use crate::clf::LogSink;
 use crate::conn_id::ConnIdKey;
 use crate::dfile::{self, Loaded};
-use crate::swarm::{PeerAnnounce, StoreConfig, SwarmRecord, SwarmStore};
+use crate::swarm::{Full, PeerAnnounce, StoreConfig, SwarmRecord, SwarmStore};
 use crate::types::{AnnounceRequest, ScrapeStats};
 
 /// Number of independently locked parts of the store (by the first info-hash byte).
 const SHARDS: usize = 16;
+
+/// Which scrapes are answered (the original's `scrape_allowed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScrapeMode {
+    /// Named torrents, and every torrent when none is named.
+    Full,
+    /// Named torrents only.
+    Specific,
+    /// None.
+    None,
+}
+
+/// What `/` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexPage {
+    /// The table of torrents.
+    Show,
+    /// Nothing: 404.
+    Hidden,
+    /// A redirect to this URL.
+    Redirect(String),
+}
+
+/// Bounds that keep one client, or a flood of made-up torrents, from exhausting the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// HTTP connections open at once; over it, new ones are closed at accept.
+    pub max_http_connections: usize,
+    /// Requests per second from one address (HTTP and UDP together); 0: no limit.
+    pub requests_per_ip: u32,
+    /// Most torrents listed in a full scrape (the busiest first).
+    pub max_full_scrape: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_http_connections: 4096,
+            requests_per_ip: 100,
+            max_full_scrape: 100_000,
+        }
+    }
+}
 
 /// Everything the server can be told.
 #[derive(Debug, Clone)]
@@ -35,26 +78,48 @@ pub struct ServerConfig {
     pub port: u16,
     /// State file.
     pub dfile: Option<PathBuf>,
-    /// How often the state file is saved.
+    /// How often the state file is saved whole (changes in between go to its journal).
     pub save_interval: Duration,
     /// Folder of allowed `.torrent` files.
     pub allowed_dir: Option<PathBuf>,
     /// How often the allowed folder is rescanned.
     pub rescan_interval: Duration,
-    /// Peer lists and timeout.
+    /// Peer lists, timeout and bounds.
     pub store: StoreConfig,
     /// `interval` sent to clients (seconds).
     pub interval: u32,
     /// `min interval` sent to clients (seconds).
     pub min_interval: u32,
-    /// Whether a scrape naming no torrent lists them all.
-    pub full_scrape: bool,
-    /// Whether to write the web log on stdout.
+    /// Which scrapes are answered.
+    pub scrape: ScrapeMode,
+    /// Whether to write the web log.
     pub log_requests: bool,
+    /// Where the web log goes: `None` or `-` for stdout; reopened on SIGHUP.
+    pub logfile: Option<PathBuf>,
     /// Whether to serve UDP too.
     pub udp: bool,
     /// Number of UDP receive loops.
     pub udp_workers: usize,
+    /// Connect back to each new peer (a BitTorrent handshake) up to this many times before
+    /// handing it out; 0: no NAT check.
+    pub nat_check: u32,
+    /// Log the result of every NAT check.
+    pub log_nat_checks: bool,
+    /// With `allowed_dir`: `/file?info_hash=…` serves the `.torrent` file.
+    pub allow_get: bool,
+    /// Torrents whose peers all left stay on the index page and in scrapes.
+    pub keep_dead: bool,
+    /// The icon served at `/favicon.ico`.
+    pub favicon: Option<PathBuf>,
+    /// What `/` shows.
+    pub index: IndexPage,
+    /// Whether the index page shows the names of allowed torrents.
+    pub show_names: bool,
+    /// Only these addresses and networks may announce (one per line, `#` comments); re-read
+    /// on SIGHUP.
+    pub allowed_ips: Option<PathBuf>,
+    /// Bounds for an exposed server.
+    pub limits: Limits,
 }
 
 impl Default for ServerConfig {
@@ -69,10 +134,20 @@ impl Default for ServerConfig {
             store: StoreConfig::default(),
             interval: 1800,
             min_interval: 60,
-            full_scrape: true,
+            scrape: ScrapeMode::Full,
             log_requests: true,
+            logfile: None,
             udp: true,
             udp_workers: 2,
+            nat_check: 0,
+            log_nat_checks: false,
+            allow_get: false,
+            keep_dead: false,
+            favicon: None,
+            index: IndexPage::Show,
+            show_names: true,
+            allowed_ips: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -125,6 +200,27 @@ pub(crate) struct Shared {
     log: Option<LogSink>,
     /// The last full scrape's encoded body and when it was made (see [`FULL_SCRAPE_TTL`]).
     full_scrape: Mutex<Option<(Instant, Bytes)>>,
+    /// When each [`LimitHit`] was last logged (Unix seconds).
+    limit_logged: [std::sync::atomic::AtomicU64; LimitHit::COUNT],
+}
+
+/// The bounds whose reaching is logged (once a minute each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LimitHit {
+    /// A full scrape was cut.
+    FullScrape,
+    /// A torrent's peer list is full.
+    PeersPerTorrent,
+    /// The store holds as many torrents as allowed.
+    Torrents,
+    /// HTTP connections at the cap.
+    Connections,
+    /// One address asked faster than allowed.
+    RequestRate,
+}
+
+impl LimitHit {
+    const COUNT: usize = 5;
 }
 
 /// How long one encoded full scrape is served again before it is rebuilt: with 100k torrents
@@ -138,7 +234,12 @@ pub(crate) type Refusal = &'static str;
 impl Shared {
     fn new(cfg: ServerConfig, log: Option<LogSink>) -> Self {
         let mut shards = Vec::with_capacity(SHARDS);
-        shards.resize_with(SHARDS, || Mutex::new(SwarmStore::new(cfg.store)));
+        // Torrents spread evenly over the shards by their first byte: each takes its share.
+        let store = StoreConfig {
+            max_torrents: cfg.store.max_torrents.div_ceil(SHARDS),
+            ..cfg.store
+        };
+        shards.resize_with(SHARDS, || Mutex::new(SwarmStore::new(store)));
         Shared {
             shards: shards.into_boxed_slice(),
             allowed: RwLock::new(None),
@@ -147,6 +248,7 @@ impl Shared {
             started: Instant::now(),
             log,
             full_scrape: Mutex::new(None),
+            limit_logged: Default::default(),
         }
     }
 
@@ -195,10 +297,29 @@ impl Shared {
             numwant: req.numwant,
         };
         let mut rng = rand::thread_rng();
-        Ok(self
+        let out = self
             .shard(&req.info_hash)
-            .announce(&a, unix_now(), &mut rng, peers)
-            .stats)
+            .announce(&a, unix_now(), &mut rng, peers);
+        match out.full {
+            Some(Full::Peers) => self.limit_hit(LimitHit::PeersPerTorrent, || {
+                format!(
+                    "{} has {} peers; new ones are not stored (--max-peers-per-torrent)",
+                    req.info_hash.to_hex(),
+                    self.cfg.store.max_peers_per_torrent
+                )
+            }),
+            Some(Full::Torrents) => {
+                self.limit_hit(LimitHit::Torrents, || {
+                    format!(
+                        "{} torrents tracked; announces for new ones are refused (--max-torrents)",
+                        self.cfg.store.max_torrents
+                    )
+                });
+                return Err("tracker full: no new torrents taken");
+            }
+            None => {}
+        }
+        Ok(out.stats)
     }
 
     /// Counters for the named torrents (allowed ones only), or all when `hashes` is empty.
@@ -206,11 +327,11 @@ impl Shared {
         &self,
         hashes: &[InfoHash],
     ) -> Result<Vec<(InfoHash, ScrapeStats)>, Refusal> {
-        if hashes.is_empty() {
-            if !self.cfg.full_scrape {
-                return Err("full scrape disabled");
-            }
-            return Ok(self.all_stats().into_iter().collect());
+        match (self.cfg.scrape, hashes.is_empty()) {
+            (ScrapeMode::None, _) => return Err("scrape disabled on this tracker"),
+            (ScrapeMode::Specific, true) => return Err("full scrape disabled"),
+            (ScrapeMode::Full, true) => return Ok(self.full_scrape_stats()),
+            _ => {}
         }
         Ok(hashes
             .iter()
@@ -219,12 +340,47 @@ impl Shared {
             .collect())
     }
 
+    /// What a full scrape lists: every torrent, or the busiest [`Limits::max_full_scrape`]
+    /// of them, so that its answer stays bounded however many torrents are tracked.
+    pub(crate) fn full_scrape_stats(&self) -> Vec<(InfoHash, ScrapeStats)> {
+        let mut all: Vec<_> = self.all_stats().into_iter().collect();
+        let max = self.cfg.limits.max_full_scrape;
+        if all.len() > max {
+            let busy = |s: &ScrapeStats| u64::from(s.complete) + u64::from(s.incomplete);
+            all.select_nth_unstable_by(max, |a, b| busy(&b.1).cmp(&busy(&a.1)));
+            all.truncate(max);
+            self.limit_hit(LimitHit::FullScrape, || {
+                format!("full scrape cut to the {max} busiest torrents (--max-full-scrape)")
+            });
+        }
+        all
+    }
+
+    /// Logs that a bound was reached, at most once a minute per bound.
+    pub(crate) fn limit_hit(&self, which: LimitHit, msg: impl FnOnce() -> String) {
+        let now = unix_now();
+        let last = &self.limit_logged[which as usize];
+        let before = last.load(std::sync::atomic::Ordering::Relaxed);
+        if now >= before + 60
+            && last
+                .compare_exchange(
+                    before,
+                    now,
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            tracing::warn!("limit reached: {}", msg());
+        }
+    }
+
     /// Counters of every torrent in the store or the allowed folder.
     pub(crate) fn all_stats(&self) -> HashMap<InfoHash, ScrapeStats> {
         let mut all = HashMap::new();
         for s in self.shards.iter() {
             let s = s.lock().unwrap_or_else(|e| e.into_inner());
-            all.extend(s.all_stats());
+            all.extend(s.all_stats(self.cfg.keep_dead));
         }
         if let Some(a) = self.allowed() {
             for h in a.keys() {
@@ -275,6 +431,14 @@ impl Shared {
         *self.allowed.write().unwrap_or_else(|e| e.into_inner()) = Some(map);
     }
 
+    /// What SIGHUP does: reopen the log file, re-read the allowed addresses.
+    fn hangup(&self) {
+        if let Some(log) = &self.log {
+            log.reopen();
+        }
+        tracing::info!("SIGHUP: log file reopened");
+    }
+
     /// (torrents, peers) in the store.
     pub(crate) fn counts(&self) -> (usize, usize) {
         self.shards.iter().fold((0, 0), |(t, p), s| {
@@ -314,10 +478,12 @@ impl Tracker {
         } else {
             None
         };
-        let log = if cfg.log_requests {
-            Some(LogSink::stdout()?)
-        } else {
-            None
+        let log = match (&cfg.log_requests, &cfg.logfile) {
+            (false, _) => None,
+            (true, None) => Some(LogSink::stdout()?),
+            (true, Some(p)) => Some(LogSink::file(p).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("log file {}: {e}", p.display()))
+            })?),
         };
         let shared = Shared::new(cfg.clone(), log);
         if let Some(path) = &cfg.dfile {
@@ -393,6 +559,7 @@ impl Tracker {
             }
         }
         tasks.spawn(expire_loop(shared.clone()));
+        tasks.spawn(hangup_loop(shared.clone()));
         if shared.cfg.dfile.is_some() {
             tasks.spawn(save_loop(shared.clone()));
         }
@@ -411,6 +578,20 @@ impl Tracker {
             Ok(r) => r,
             Err(e) => Err(ServerError::Io(std::io::Error::other(e.to_string()))),
         }
+    }
+}
+
+/// SIGHUP: the web log file is reopened (logrotate moved it away) and the allowed
+/// addresses are read again.
+async fn hangup_loop(shared: Arc<Shared>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot watch SIGHUP: the log file will not be reopened");
+        return;
+    };
+    // Ends with the server (the task is aborted at shutdown).
+    while hup.recv().await.is_some() {
+        shared.hangup();
     }
 }
 
@@ -503,7 +684,7 @@ mod tests {
     #[test]
     fn allowed_set_refuses_others_and_full_scrape_switch() {
         let cfg = ServerConfig {
-            full_scrape: false,
+            scrape: ScrapeMode::Specific,
             ..ServerConfig::default()
         };
         let sh = Shared::new(cfg, None);
