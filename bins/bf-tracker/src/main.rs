@@ -146,7 +146,7 @@ fn classify(e: ServerError) -> anyhow::Error {
     let exit = match &e {
         ServerError::Bind { .. } => Exit::Network,
         ServerError::Dfile { .. } => Exit::Storage,
-        ServerError::AllowedDir { .. } => Exit::Input,
+        ServerError::AllowedDir { .. } | ServerError::AllowedIps { .. } => Exit::Input,
         _ => Exit::Failure,
     };
     bf_cli::mark(e, exit)

@@ -29,6 +29,8 @@ pub mod conn_id;
 #[cfg(feature = "server")]
 pub mod dfile;
 pub mod http_codec;
+#[cfg(feature = "server")]
+pub mod ip_list;
 pub mod query;
 #[cfg(feature = "server")]
 pub mod server;

@@ -190,6 +190,29 @@ impl Swarm {
             incomplete: self.len().saturating_sub(self.seeds),
         }
     }
+    /// Appends up to `want` peers for the peer at `addr` (stored at `idx` in its family's
+    /// list, if it is), its own family first.
+    fn give(
+        &self,
+        addr: SocketAddr,
+        idx: Option<usize>,
+        seed: bool,
+        want: usize,
+        rng: &mut impl Rng,
+        out: &mut Vec<SocketAddr>,
+    ) {
+        let before = out.len();
+        if addr.is_ipv4() {
+            pick(&self.v4, idx, seed, want, rng, out);
+            let left = want - (out.len() - before);
+            pick(&self.v6, None, seed, left, rng, out);
+        } else {
+            pick(&self.v6, idx, seed, want, rng, out);
+            let left = want - (out.len() - before);
+            pick(&self.v4, None, seed, left, rng, out);
+        }
+    }
+
     fn recount(&mut self) {
         let s4 = self.v4.iter().filter(|p| p.seed()).count();
         let s6 = self.v6.iter().filter(|p| p.seed()).count();
@@ -396,31 +419,55 @@ impl SwarmStore {
             swarm.completed = swarm.completed.saturating_add(1);
         }
         if !stopped {
-            let want = a
-                .numwant
-                .unwrap_or(self.config.default_numwant)
-                .min(self.config.max_numwant) as usize;
-            let before = out.len();
-            let (skip4, skip6) = if addr.is_ipv4() {
-                (idx, None)
-            } else {
-                (None, idx)
-            };
-            if addr.is_ipv4() {
-                pick(&swarm.v4, skip4, seed, want, rng, out);
-                let left = want - (out.len() - before);
-                pick(&swarm.v6, skip6, seed, left, rng, out);
-            } else {
-                pick(&swarm.v6, skip6, seed, want, rng, out);
-                let left = want - (out.len() - before);
-                pick(&swarm.v4, skip4, seed, left, rng, out);
-            }
+            let want = Self::want(&self.config, a);
+            swarm.give(addr, idx, seed, want, rng, out);
         }
         AnnounceOutcome {
             stats: swarm.stats(),
             changed: u.dpeers != 0 || u.dseeds != 0 || finished,
             full,
         }
+    }
+
+    fn want(config: &StoreConfig, a: &PeerAnnounce) -> usize {
+        a.numwant
+            .unwrap_or(config.default_numwant)
+            .min(config.max_numwant) as usize
+    }
+
+    /// Whether `addr` is stored as a peer of `h`.
+    pub fn has_peer(&self, h: &InfoHash, addr: SocketAddr) -> bool {
+        let Some(s) = self.torrents.get(h) else {
+            return false;
+        };
+        match SocketAddr::new(addr.ip().to_canonical(), addr.port()) {
+            SocketAddr::V4(a) => {
+                let k = key4(*a.ip(), a.port());
+                s.v4.binary_search_by(|p| p.key.cmp(&k)).is_ok()
+            }
+            SocketAddr::V6(a) => {
+                let k = key6(*a.ip(), a.port());
+                s.v6.binary_search_by(|p| p.key.cmp(&k)).is_ok()
+            }
+        }
+    }
+
+    /// Answers an announce without recording it (a peer not handed out yet, while it is
+    /// NAT-checked): the peers to give back are appended to `out`.
+    pub fn peek(
+        &self,
+        a: &PeerAnnounce,
+        rng: &mut impl Rng,
+        out: &mut Vec<SocketAddr>,
+    ) -> ScrapeStats {
+        let Some(swarm) = self.torrents.get(&a.info_hash) else {
+            return ScrapeStats::default();
+        };
+        if a.event != Event::Stopped {
+            let addr = SocketAddr::new(a.addr.ip().to_canonical(), a.addr.port());
+            swarm.give(addr, None, a.left == 0, Self::want(&self.config, a), rng, out);
+        }
+        swarm.stats()
     }
 
     /// The counters of one torrent (zeros if unknown).

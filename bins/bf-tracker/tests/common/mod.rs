@@ -18,6 +18,8 @@ pub struct Running {
     pub child: ChildGuard,
     pub port: u16,
     pub log: Arc<Mutex<Vec<String>>>,
+    /// Its stderr lines (the diagnostics).
+    pub stderr: Arc<Mutex<Vec<String>>>,
 }
 
 pub fn exe() -> &'static str {
@@ -70,19 +72,27 @@ fn try_start_on(bind: &str, port: u16, args: &[&str]) -> Option<Running> {
     let serving = Arc::new(AtomicBool::new(false));
     let err = child.0.stderr.take().unwrap();
     let s = serving.clone();
+    let stderr = Arc::new(Mutex::new(Vec::new()));
+    let e = stderr.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(err).lines().map_while(Result::ok) {
             if line.contains("serving http://") {
                 s.store(true, Ordering::SeqCst);
             }
             eprintln!("[bf-tracker] {line}");
+            e.lock().unwrap().push(line);
         }
     });
     let up = bf_testkit::wait_until(Duration::from_secs(20), || {
         serving.load(Ordering::SeqCst) || child.0.try_wait().ok().flatten().is_some()
     });
     let alive = child.0.try_wait().ok().flatten().is_none();
-    (up && alive && serving.load(Ordering::SeqCst)).then_some(Running { child, port, log })
+    (up && alive && serving.load(Ordering::SeqCst)).then_some(Running {
+        child,
+        port,
+        log,
+        stderr,
+    })
 }
 
 impl Running {
@@ -94,6 +104,13 @@ impl Running {
     }
     pub fn log_contains(&self, needle: &str) -> bool {
         self.log.lock().unwrap().iter().any(|l| l.contains(needle))
+    }
+    pub fn stderr_contains(&self, needle: &str) -> bool {
+        self.stderr
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains(needle))
     }
 }
 

@@ -4,6 +4,7 @@
 mod fast_http;
 mod http;
 mod index;
+mod nat_check;
 mod udp;
 
 use std::collections::HashMap;
@@ -20,6 +21,7 @@ use crate::allowed::{AllowedDir, TorrentInfo};
 use crate::clf::LogSink;
 use crate::conn_id::ConnIdKey;
 use crate::dfile::{self, Loaded};
+use crate::ip_list::IpList;
 use crate::swarm::{Full, PeerAnnounce, StoreConfig, SwarmRecord, SwarmStore};
 use crate::types::{AnnounceRequest, ScrapeStats};
 
@@ -179,9 +181,39 @@ pub enum ServerError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The `--allowed-ips` file could not be read or has a bad line.
+    #[error("allowed addresses {path:?}: {why}")]
+    AllowedIps {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
     /// Another I/O failure.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+/// Whether `ip` is on a local network: loopback, private, link-local or unique-local.
+fn is_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => a.is_loopback() || a.is_private() || a.is_link_local(),
+        IpAddr::V6(a) => {
+            a.is_loopback() || (a.segments()[0] & 0xfe00) == 0xfc00 || (a.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// Reads an `--allowed-ips` file.
+fn read_ip_list(path: &std::path::Path) -> Result<IpList, ServerError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ServerError::AllowedIps {
+        path: path.to_path_buf(),
+        why: e.to_string(),
+    })?;
+    text.parse().map_err(|e: crate::ip_list::IpListError| ServerError::AllowedIps {
+        path: path.to_path_buf(),
+        why: e.to_string(),
+    })
 }
 
 pub(crate) fn unix_now() -> u64 {
@@ -202,6 +234,12 @@ pub(crate) struct Shared {
     full_scrape: Mutex<Option<(Instant, Bytes)>>,
     /// When each [`LimitHit`] was last logged (Unix seconds).
     limit_logged: [std::sync::atomic::AtomicU64; LimitHit::COUNT],
+    /// `--nat-check`: the checks in flight, when on.
+    pub(crate) nat: Option<nat_check::NatChecker>,
+    /// This, for the tasks an announce starts (NAT checks); set once the `Arc` exists.
+    me: std::sync::OnceLock<std::sync::Weak<Shared>>,
+    /// `--allowed-ips`: who may announce, when set.
+    allowed_ips: RwLock<Option<Arc<IpList>>>,
 }
 
 /// The bounds whose reaching is logged (once a minute each).
@@ -244,11 +282,15 @@ impl Shared {
             shards: shards.into_boxed_slice(),
             allowed: RwLock::new(None),
             conn_key: ConnIdKey::random(),
-            cfg,
             started: Instant::now(),
             log,
             full_scrape: Mutex::new(None),
             limit_logged: Default::default(),
+            nat: (cfg.nat_check > 0)
+                .then(|| nat_check::NatChecker::new(cfg.nat_check, cfg.log_nat_checks)),
+            me: std::sync::OnceLock::new(),
+            allowed_ips: RwLock::new(None),
+            cfg,
         }
     }
 
@@ -273,8 +315,9 @@ impl Shared {
         }
     }
 
-    /// Records an announce from `source`, filling `peers`; the `ip` parameter counts only
-    /// when the request comes from loopback (the original's only_local_override_ip).
+    /// Records an announce from `source`, filling `peers`. The `ip` parameter counts only
+    /// when the request comes from a local address (the original's only_local_override_ip),
+    /// or from anyone when NAT checking is on (the address given is checked then).
     pub(crate) fn announce(
         &self,
         req: &AnnounceRequest,
@@ -285,8 +328,13 @@ impl Shared {
             return Err("torrent not allowed on this tracker");
         }
         let src = source.ip().to_canonical();
+        if let Some(list) = self.allowed_ips() {
+            if !list.contains(src) {
+                return Err("your address may not announce to this tracker");
+            }
+        }
         let ip = match req.ip {
-            Some(ip) if src.is_loopback() => ip.to_canonical(),
+            Some(ip) if is_local(src) || self.nat.is_some() => ip.to_canonical(),
             _ => src,
         };
         let a = PeerAnnounce {
@@ -297,9 +345,20 @@ impl Shared {
             numwant: req.numwant,
         };
         let mut rng = rand::thread_rng();
-        let out = self
-            .shard(&req.info_hash)
-            .announce(&a, unix_now(), &mut rng, peers);
+        let mut shard = self.shard(&req.info_hash);
+        if let Some(nat) = &self.nat {
+            if !shard.has_peer(&a.info_hash, a.addr) {
+                // Answered, not handed out until a connection back to it works.
+                let stats = shard.peek(&a, &mut rng, peers);
+                drop(shard);
+                if let Some(me) = self.me.get().and_then(std::sync::Weak::upgrade) {
+                    nat.on_unknown(&me, &a);
+                }
+                return Ok(stats);
+            }
+        }
+        let out = shard.announce(&a, unix_now(), &mut rng, peers);
+        drop(shard);
         match out.full {
             Some(Full::Peers) => self.limit_hit(LimitHit::PeersPerTorrent, || {
                 format!(
@@ -431,12 +490,38 @@ impl Shared {
         *self.allowed.write().unwrap_or_else(|e| e.into_inner()) = Some(map);
     }
 
-    /// What SIGHUP does: reopen the log file, re-read the allowed addresses.
+    /// What SIGHUP does: reopen the log file, re-read the allowed addresses (a file that
+    /// no longer reads keeps the list in force).
     fn hangup(&self) {
         if let Some(log) = &self.log {
             log.reopen();
         }
+        if let Some(path) = &self.cfg.allowed_ips {
+            match read_ip_list(path) {
+                Ok(list) => {
+                    tracing::info!("SIGHUP: {} allowed addresses from {}", list.len(), path.display());
+                    *self.allowed_ips.write().unwrap_or_else(|e| e.into_inner()) =
+                        Some(Arc::new(list));
+                }
+                Err(e) => tracing::warn!("SIGHUP: keeping the allowed addresses: {e}"),
+            }
+        }
         tracing::info!("SIGHUP: log file reopened");
+    }
+
+    fn allowed_ips(&self) -> Option<Arc<IpList>> {
+        self.allowed_ips
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Stores a peer whose NAT check passed, with its latest announce.
+    pub(crate) fn record_checked(&self, a: &PeerAnnounce) {
+        let mut rng = rand::thread_rng();
+        let _ = self
+            .shard(&a.info_hash)
+            .announce(a, unix_now(), &mut rng, &mut Vec::new());
     }
 
     /// (torrents, peers) in the store.
@@ -523,8 +608,15 @@ impl Tracker {
             shared.install_allowed(&a);
             allowed_dir = Some(a);
         }
+        if let Some(path) = &cfg.allowed_ips {
+            let list = read_ip_list(path)?;
+            tracing::info!("{} allowed addresses from {}", list.len(), path.display());
+            *shared.allowed_ips.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(list));
+        }
+        let shared = Arc::new(shared);
+        let _ = shared.me.set(Arc::downgrade(&shared));
         Ok(Tracker {
-            shared: Arc::new(shared),
+            shared,
             http,
             udp,
             allowed_dir,
