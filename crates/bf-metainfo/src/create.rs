@@ -4,18 +4,25 @@
 //! What goes in, and in which order:
 //! - A file makes a single-file torrent named after it; a directory makes a multi-file torrent
 //!   named after the directory, holding every file below it, empty files included.
+//!   [`CreateOptions::name`] names it otherwise.
 //! - Skipped in directories, as the original BitTorrent did: `CVS`, `core`, `Thumbs.db`,
-//!   `desktop.ini` and every name starting with a dot. The path given itself is never skipped.
+//!   `desktop.ini` and every name starting with a dot (kept with
+//!   [`ScanOptions::include_hidden`]), and whatever [`ScanOptions::exclude`] leaves out. The
+//!   path given itself is never skipped.
 //! - Files are ordered by their relative path compared byte-wise as one `/`-joined string,
 //!   as mktorrent orders them, so both make the same info-hash from the same tree.
-//! - Symbolic links are followed, to files and to directories, as mktorrent and the
-//!   original BitTorrent did; a link back to a directory being scanned is refused as a loop.
+//! - Symbolic links below the path given are skipped (and counted), as imdl does: a link can
+//!   lead anywhere, and sharing what it points to should be asked for. With
+//!   [`ScanOptions::follow_symlinks`] they are followed, to files and to directories, as
+//!   mktorrent does; a link back to a directory being scanned is then refused as a loop.
 //!   Anything that is neither a file nor a directory (a FIFO, a socket, a device, a dangling
 //!   link) is an error naming it, since reading it could block or lie about its size.
 //! - File names must be UTF-8 and pass [`crate::safe_path`]; the error names the file.
 //!
-//! The `info` dictionary holds exactly what mktorrent 1.1 writes: `length` or `files` (each
-//! with `length` and `path`), `name`, `piece length`, `pieces`, and `private` when asked.
+//! The `info` dictionary holds what mktorrent 1.1 writes: `length` or `files` (each with
+//! `length` and `path`), `name`, `piece length`, `pieces`, `private` when asked, and
+//! `source` when given (the key private trackers ask for, so that the same data
+//! cross-seeded to two trackers has two info-hashes).
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -69,8 +76,15 @@ pub enum CreateError {
     #[error("{0:?}: not a regular file or directory (FIFO, socket, device or dangling link)")]
     NotRegular(PathBuf),
     /// A symbolic link that leads back to a directory being scanned.
-    #[error("{0:?}: symbolic link loop")]
-    SymlinkLoop(PathBuf),
+    #[error(
+        "{link:?}: symbolic link loop: it leads back to {target:?}, a directory being scanned"
+    )]
+    SymlinkLoop {
+        /// The link (or the directory reached through it).
+        link: PathBuf,
+        /// The directory it leads back to.
+        target: PathBuf,
+    },
     /// Directories nested deeper than [`MAX_SCAN_DEPTH`].
     #[error("{0:?}: directories nested deeper than {MAX_SCAN_DEPTH} levels")]
     TooDeep(PathBuf),
@@ -81,8 +95,16 @@ pub enum CreateError {
     #[error("more than {MAX_TOTAL_LENGTH} bytes of content")]
     TooLarge,
     /// No data to put in a torrent.
-    #[error("{0:?} holds no data (skipped: empty files only, or names starting with a dot, CVS, core, Thumbs.db, desktop.ini)")]
+    #[error("{0:?} holds no data (skipped: empty files, names starting with a dot, CVS, core, Thumbs.db, desktop.ini, symbolic links and excluded names)")]
     Empty(PathBuf),
+    /// A torrent name ([`CreateOptions::name`]) that would be unsafe as a file name.
+    #[error("torrent name {name:?}: {reason}")]
+    BadName {
+        /// The name asked for.
+        name: String,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
     /// A piece length that is not a power of two from 16 KiB to 256 MiB.
     #[error("piece size {0} is not a power of two from 16 KiB to 256 MiB")]
     BadPieceLength(u64),
@@ -111,6 +133,43 @@ pub struct SourceFile {
     pub length: u64,
 }
 
+/// Which entries of a directory [`Source::scan_with`] takes, besides the fixed rules of the
+/// module docs. The default is what [`Source::scan`] does.
+#[derive(Clone, Copy)]
+pub struct ScanOptions<'a> {
+    /// Keep names starting with a dot.
+    pub include_hidden: bool,
+    /// Follow symbolic links instead of skipping them.
+    pub follow_symlinks: bool,
+    /// Called for each entry below the path given, with its path inside the torrent
+    /// (components joined by `/`, the torrent's name left out) and whether it is a
+    /// directory; `true` leaves it out, and everything below it.
+    pub exclude: &'a (dyn Fn(&str, bool) -> bool + Sync),
+}
+
+fn exclude_nothing(_: &str, _: bool) -> bool {
+    false
+}
+
+impl Default for ScanOptions<'_> {
+    fn default() -> Self {
+        ScanOptions {
+            include_hidden: false,
+            follow_symlinks: false,
+            exclude: &exclude_nothing,
+        }
+    }
+}
+
+impl std::fmt::Debug for ScanOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScanOptions")
+            .field("include_hidden", &self.include_hidden)
+            .field("follow_symlinks", &self.follow_symlinks)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The content of a torrent to be made: the scanned file or directory tree.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -119,11 +178,18 @@ pub struct Source {
     files: Vec<SourceFile>,
     layout: Vec<FileEntry>,
     total_length: u64,
+    skipped_symlinks: usize,
 }
 
 impl Source {
-    /// Scans `path` (a file or a directory; see the module docs for the rules).
+    /// Scans `path` (a file or a directory) with the default [`ScanOptions`]; see the
+    /// module docs for the rules.
     pub fn scan(path: &Path) -> Result<Source, CreateError> {
+        Source::scan_with(path, &ScanOptions::default())
+    }
+
+    /// Scans `path` (a file or a directory; see the module docs for the rules).
+    pub fn scan_with(path: &Path, opts: &ScanOptions<'_>) -> Result<Source, CreateError> {
         let io = |source| CreateError::Io {
             path: path.to_path_buf(),
             source,
@@ -147,6 +213,7 @@ impl Source {
                 reason,
             });
         }
+        let mut skipped_symlinks = 0;
         let (files, single_file) = if meta.is_file() {
             let f = SourceFile {
                 path: vec![name.clone()],
@@ -155,9 +222,15 @@ impl Source {
             };
             (vec![f], true)
         } else if meta.is_dir() {
-            let mut files = Vec::new();
-            let mut ancestors = vec![dir_id(&meta)];
-            walk(path, &mut Vec::new(), &mut ancestors, &mut files)?;
+            let mut walk = Walk {
+                opts,
+                ancestors: vec![(dir_id(&meta), path.to_path_buf())],
+                files: Vec::new(),
+                skipped_symlinks: 0,
+            };
+            walk.dir(path, &mut Vec::new())?;
+            skipped_symlinks = walk.skipped_symlinks;
+            let mut files = walk.files;
             // mktorrent's order: the joined path compared as bytes ("a-b/x" < "a.txt" < "a/y").
             files.sort_by_cached_key(|f: &SourceFile| f.path.join("/"));
             (files, false)
@@ -187,7 +260,13 @@ impl Source {
             files,
             layout,
             total_length: offset,
+            skipped_symlinks,
         })
+    }
+
+    /// Symbolic links left out because [`ScanOptions::follow_symlinks`] was off.
+    pub fn skipped_symlinks(&self) -> usize {
+        self.skipped_symlinks
     }
 
     /// The torrent's name: the file or directory name.
@@ -296,6 +375,12 @@ impl Source {
 /// What to put in a new torrent besides its content.
 #[derive(Debug, Clone, Default)]
 pub struct CreateOptions {
+    /// The torrent's name (and a single file's name for downloaders); `None`: the name of
+    /// the file or directory scanned.
+    pub name: Option<String>,
+    /// The `source` key inside `info` (so it changes the info-hash): private trackers ask
+    /// for their own, so that cross-seeded data has a distinct torrent on each.
+    pub source: Option<String>,
     /// Piece length; `None` chooses one ([`auto_piece_length`]).
     pub piece_length: Option<u64>,
     /// Hashing threads; 0 means one per core.
@@ -325,8 +410,24 @@ pub fn create(
     let piece_length = opts
         .piece_length
         .unwrap_or_else(|| auto_piece_length(source.total_length));
+    // A bad name is refused before the hashing, which can take minutes, not after it.
+    torrent_name(source, opts)?;
     let pieces = source.hash_pieces(piece_length, opts.threads, progress)?;
     build(source, opts, piece_length, pieces)
+}
+
+/// [`CreateOptions::name`] if it is a safe file name, else the scanned name.
+fn torrent_name(source: &Source, opts: &CreateOptions) -> Result<String, CreateError> {
+    match &opts.name {
+        Some(name) => match component_problem(name) {
+            Some(reason) => Err(CreateError::BadName {
+                name: name.clone(),
+                reason,
+            }),
+            None => Ok(name.clone()),
+        },
+        None => Ok(source.name.clone()),
+    }
 }
 
 /// Builds the torrent from already computed piece hashes.
@@ -353,11 +454,14 @@ pub fn build(
             .collect();
         info.insert(&b"files"[..], Value::List(files));
     }
-    info.insert(&b"name"[..], Value::from(source.name.clone()));
+    info.insert(&b"name"[..], Value::from(torrent_name(source, opts)?));
     info.insert(&b"piece length"[..], Value::Int(piece_length as i64));
     info.insert(&b"pieces"[..], Value::from(pieces));
     if opts.private {
         info.insert(&b"private"[..], Value::Int(1));
+    }
+    if let Some(src) = &opts.source {
+        info.insert(&b"source"[..], Value::from(src.clone()));
     }
     let mut top = Dict::new();
     top.insert(&b"info"[..], Value::Dict(info));
@@ -440,58 +544,85 @@ fn dir_id(_meta: &std::fs::Metadata) -> (u64, u64) {
     (0, 0)
 }
 
-fn walk(
-    dir: &Path,
-    rel: &mut Vec<String>,
-    ancestors: &mut Vec<(u64, u64)>,
-    out: &mut Vec<SourceFile>,
-) -> Result<(), CreateError> {
-    if rel.len() > MAX_SCAN_DEPTH {
-        return Err(CreateError::TooDeep(dir.to_path_buf()));
-    }
-    let io = |path: &Path, source| CreateError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let entries = std::fs::read_dir(dir).map_err(|e| io(dir, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| io(dir, e))?;
-        let path = entry.path();
-        let name = entry.file_name();
-        let name = name
-            .to_str()
-            .ok_or_else(|| CreateError::NotUtf8(path.clone()))?;
-        if name.starts_with('.') || IGNORED_NAMES.contains(&name) {
-            continue;
+/// One directory scan's state: where it is, and what it found.
+struct Walk<'o, 'a> {
+    opts: &'o ScanOptions<'a>,
+    /// The directories from the path given down to the one being read: a directory met
+    /// again among them is a loop.
+    ancestors: Vec<((u64, u64), PathBuf)>,
+    files: Vec<SourceFile>,
+    skipped_symlinks: usize,
+}
+
+impl Walk<'_, '_> {
+    fn dir(&mut self, dir: &Path, rel: &mut Vec<String>) -> Result<(), CreateError> {
+        if rel.len() > MAX_SCAN_DEPTH {
+            return Err(CreateError::TooDeep(dir.to_path_buf()));
         }
-        if let Some(reason) = component_problem(name) {
-            return Err(CreateError::UnsafeName { path, reason });
-        }
-        let meta = std::fs::metadata(&path).map_err(|_| CreateError::NotRegular(path.clone()))?;
-        rel.push(name.to_owned());
-        if meta.is_file() {
-            if out.len() >= MAX_FILES {
-                return Err(CreateError::TooManyFiles);
+        let io = |path: &Path, source| CreateError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let entries = std::fs::read_dir(dir).map_err(|e| io(dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| io(dir, e))?;
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name
+                .to_str()
+                .ok_or_else(|| CreateError::NotUtf8(path.clone()))?;
+            if (name.starts_with('.') && !self.opts.include_hidden) || IGNORED_NAMES.contains(&name)
+            {
+                continue;
             }
-            out.push(SourceFile {
-                path: rel.clone(),
-                disk_path: path,
-                length: meta.len(),
-            });
-        } else if meta.is_dir() {
-            let id = dir_id(&meta);
-            if cfg!(unix) && ancestors.contains(&id) {
-                return Err(CreateError::SymlinkLoop(path));
+            if let Some(reason) = component_problem(name) {
+                return Err(CreateError::UnsafeName { path, reason });
             }
-            ancestors.push(id);
-            walk(&path, rel, ancestors, out)?;
-            ancestors.pop();
-        } else {
-            return Err(CreateError::NotRegular(path));
+            // The entry's own type, not its target's: a link is decided on before it is
+            // followed.
+            let kind = entry.file_type().map_err(|e| io(&path, e))?;
+            if kind.is_symlink() && !self.opts.follow_symlinks {
+                self.skipped_symlinks += 1;
+                continue;
+            }
+            let meta = std::fs::metadata(&path);
+            rel.push(name.to_owned());
+            // Asked before the entry must be a file or a directory: an excluded FIFO or
+            // dangling link is no error.
+            if (self.opts.exclude)(&rel.join("/"), meta.as_ref().is_ok_and(|m| m.is_dir())) {
+                rel.pop();
+                continue;
+            }
+            let meta = meta.map_err(|_| CreateError::NotRegular(path.clone()))?;
+            if meta.is_file() {
+                if self.files.len() >= MAX_FILES {
+                    return Err(CreateError::TooManyFiles);
+                }
+                self.files.push(SourceFile {
+                    path: rel.clone(),
+                    disk_path: path,
+                    length: meta.len(),
+                });
+            } else if meta.is_dir() {
+                let id = dir_id(&meta);
+                if cfg!(unix) {
+                    if let Some((_, target)) = self.ancestors.iter().find(|(a, _)| *a == id) {
+                        return Err(CreateError::SymlinkLoop {
+                            link: path,
+                            target: target.clone(),
+                        });
+                    }
+                }
+                self.ancestors.push((id, path.clone()));
+                self.dir(&path, rel)?;
+                self.ancestors.pop();
+            } else {
+                return Err(CreateError::NotRegular(path));
+            }
+            rel.pop();
         }
-        rel.pop();
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -632,16 +763,164 @@ mod tests {
             fs::create_dir_all(looped.join("d")).unwrap();
             fs::write(looped.join("f"), b"x").unwrap();
             std::os::unix::fs::symlink(&looped, looped.join("d/back")).unwrap();
-            assert!(matches!(
-                Source::scan(&looped),
-                Err(CreateError::SymlinkLoop(_))
-            ));
+            // Skipped by default; followed, it is a loop naming the link and its target.
+            assert_eq!(Source::scan(&looped).unwrap().skipped_symlinks(), 1);
+            let follow = ScanOptions {
+                follow_symlinks: true,
+                ..ScanOptions::default()
+            };
+            match Source::scan_with(&looped, &follow) {
+                Err(e @ CreateError::SymlinkLoop { .. }) => {
+                    let e = e.to_string();
+                    assert!(e.contains("d/back") && e.contains("looped\""), "{e}");
+                }
+                other => panic!("{other:?}"),
+            }
 
             let bad = tmp.path().join("bad");
             fs::create_dir(&bad).unwrap();
             fs::write(bad.join("a\\b"), b"x").unwrap();
             let e = Source::scan(&bad).unwrap_err().to_string();
             assert!(e.contains("a\\\\b") && e.contains("separator"), "{e}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_hidden_names_and_exclusions_follow_the_scan_options() {
+        let tmp = bf_testkit::temp_dir();
+        let outside = tmp.path().join("outside");
+        fs::create_dir_all(outside.join("inner")).unwrap();
+        fs::write(outside.join("inner/o.bin"), b"outside").unwrap();
+        let root = tmp.path().join("root");
+        fs::create_dir_all(root.join("keep/skip-me")).unwrap();
+        fs::create_dir_all(root.join(".config")).unwrap();
+        fs::write(root.join("keep/a.txt"), b"a").unwrap();
+        fs::write(root.join("keep/skip-me/deep.txt"), b"deep").unwrap();
+        fs::write(root.join("keep/b.nfo"), b"b").unwrap();
+        fs::write(root.join(".config/c"), b"c").unwrap();
+        fs::write(root.join(".env"), b"e").unwrap();
+        fs::write(root.join("CVS"), b"still ignored").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("dir-link")).unwrap();
+        std::os::unix::fs::symlink(root.join("keep/a.txt"), root.join("file-link")).unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("nowhere"), root.join("dangling")).unwrap();
+        let paths = |src: &Source| -> Vec<String> {
+            src.files().iter().map(|f| f.path.join("/")).collect()
+        };
+
+        let plain = Source::scan(&root).unwrap();
+        assert_eq!(
+            paths(&plain),
+            ["keep/a.txt", "keep/b.nfo", "keep/skip-me/deep.txt"]
+        );
+        assert_eq!(plain.skipped_symlinks(), 3);
+
+        let hidden = ScanOptions {
+            include_hidden: true,
+            ..ScanOptions::default()
+        };
+        let with_hidden = Source::scan_with(&root, &hidden).unwrap();
+        assert_eq!(
+            paths(&with_hidden),
+            [
+                ".config/c",
+                ".env",
+                "keep/a.txt",
+                "keep/b.nfo",
+                "keep/skip-me/deep.txt"
+            ]
+        );
+
+        // The dangling link is excluded by name, so following the others is no error.
+        let seen = std::sync::Mutex::new(Vec::new());
+        let exclude = |p: &str, is_dir: bool| {
+            seen.lock().unwrap().push((p.to_owned(), is_dir));
+            p == "dangling" || p.ends_with(".nfo") || (is_dir && p.ends_with("skip-me"))
+        };
+        let follow = ScanOptions {
+            follow_symlinks: true,
+            exclude: &exclude,
+            ..ScanOptions::default()
+        };
+        let followed = Source::scan_with(&root, &follow).unwrap();
+        assert_eq!(
+            paths(&followed),
+            ["dir-link/inner/o.bin", "file-link", "keep/a.txt"]
+        );
+        assert_eq!(followed.skipped_symlinks(), 0);
+        let seen = seen.into_inner().unwrap();
+        assert!(
+            seen.contains(&("dir-link/inner".to_owned(), true)),
+            "{seen:?}"
+        );
+        assert!(
+            !seen.iter().any(|(p, _)| p.contains("deep")),
+            "nothing below an excluded directory is looked at: {seen:?}"
+        );
+        // Not excluded, the dangling link is an error naming it.
+        let follow_all = ScanOptions {
+            follow_symlinks: true,
+            ..ScanOptions::default()
+        };
+        let e = Source::scan_with(&root, &follow_all).unwrap_err();
+        assert!(
+            matches!(&e, CreateError::NotRegular(p) if p.ends_with("dangling")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn name_and_source_go_in_the_info_dictionary() {
+        let tmp = bf_testkit::temp_dir();
+        let p = tmp.path().join("data.bin");
+        fs::write(&p, bytes(3, 40_000)).unwrap();
+        let src = Source::scan(&p).unwrap();
+        let plain = create(&src, &CreateOptions::default(), &mut |_| {}).unwrap();
+        let opts = CreateOptions {
+            name: Some("Renamed.bin".into()),
+            source: Some("TRACKER".into()),
+            private: true,
+            ..Default::default()
+        };
+        let m = create(&src, &opts, &mut |_| {}).unwrap();
+        assert_eq!(m.name(), "Renamed.bin");
+        assert_ne!(m.info_hash(), plain.info_hash());
+        let info = bf_bencode::decode(m.info_bytes()).unwrap();
+        let info = info.as_dict().unwrap();
+        let keys: Vec<&[u8]> = info.iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            [
+                &b"length"[..],
+                b"name",
+                b"piece length",
+                b"pieces",
+                b"private",
+                b"source"
+            ]
+        );
+        assert_eq!(
+            info.get(b"source").unwrap().as_bytes(),
+            Some(&b"TRACKER"[..])
+        );
+        // Only the source differs: a different info-hash for each tracker's copy.
+        let other = CreateOptions {
+            source: Some("OTHER".into()),
+            ..opts.clone()
+        };
+        let m2 = create(&src, &other, &mut |_| {}).unwrap();
+        assert_ne!(m2.info_hash(), m.info_hash());
+        assert_eq!(m2.piece_hashes(), m.piece_hashes());
+
+        for bad in ["", "a/b", "..", "C:x"] {
+            let opts = CreateOptions {
+                name: Some(bad.into()),
+                ..Default::default()
+            };
+            let mut hashed = false;
+            let e = create(&src, &opts, &mut |_| hashed = true).unwrap_err();
+            assert!(matches!(e, CreateError::BadName { .. }), "{bad:?}: {e}");
+            assert!(!hashed, "{bad:?}: refused only after hashing");
         }
     }
 
