@@ -1,19 +1,26 @@
 //! `bf-maketorrent`: makes `.torrent` files, and changes the trackers of existing ones.
 
+mod glob;
 mod output;
 mod trackers;
 
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context, Result};
 use bf_cli::{Exit, ResultExt};
+use bf_metainfo::create::ScanOptions;
 use bf_metainfo::format::human_size;
-use bf_metainfo::piece_size::{is_valid_piece_length, parse_piece_size};
+use bf_metainfo::piece_size::{
+    format_piece_size, is_valid_piece_length, lint_piece_length, parse_piece_size,
+};
+use bf_metainfo::safe_path::component_problem;
 use bf_metainfo::{CreateOptions, Magnet, Metainfo, Source};
 use clap::{Args, Parser, Subcommand};
 
+use crate::glob::Glob;
 use crate::output::{already_exists, write_atomically};
 use crate::trackers::{parse_node, parse_tiers};
 
@@ -21,7 +28,8 @@ const CREATED_BY: &str = concat!("BitFountain/", env!("CARGO_PKG_VERSION"));
 
 /// Make a .torrent file from a file or a directory.
 ///
-/// `bf-maketorrent PATH URL` writes PATH.torrent next to PATH. Each tracker URL argument
+/// `bf-maketorrent PATH URL` writes PATH.torrent next to PATH (NAME.torrent with --name),
+/// or to standard output with `-o -`. Each tracker URL argument
 /// is one announce-list tier (BEP 12), tried in order; separate URLs with commas to put
 /// several trackers in the same tier: `http://a/announce,http://b/announce http://c/announce`
 /// makes two tiers. Without a tracker, give DHT nodes with --node (a trackerless torrent).
@@ -59,12 +67,44 @@ struct MakeArgs {
     /// Tracker announce URLs: one tier per argument, commas between URLs of one tier.
     trackers: Vec<String>,
 
-    /// Where to write the torrent [default: PATH.torrent next to PATH].
+    /// Where to write the torrent; `-` writes it to standard output, and the summary to
+    /// standard error [default: PATH.torrent next to PATH, NAME.torrent with --name].
     #[arg(short, long, value_name = "OUT")]
     output: Option<PathBuf>,
 
-    /// Piece size, a power of two from 16 KiB: 262144, 256K, 1M [default: chosen for the
-    /// size, about 1000-2000 pieces, 16 KiB to 16 MiB].
+    /// The torrent's name, which downloaders get as its file or top folder name [default:
+    /// the name of PATH].
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+
+    /// Put TEXT in the info dictionary as `source`: private trackers require their own so
+    /// that a torrent cross-seeded elsewhere gets its own info-hash (the info-hash changes).
+    #[arg(long, value_name = "TEXT")]
+    source: Option<String>,
+
+    /// Leave out files and folders matching GLOB (repeatable), besides names starting with
+    /// a dot, CVS, core, Thumbs.db and desktop.ini. `*`, `?` and `[a-z]` match within a
+    /// name and `**` any number of folders; a GLOB without `/` matches names at any depth,
+    /// one with `/` paths from the top folder, and a trailing `/` folders only. Quote it.
+    #[arg(long, value_name = "GLOB", value_parser = glob_arg)]
+    exclude: Vec<Glob>,
+
+    /// Keep files and folders whose names start with a dot (left out by default).
+    #[arg(long)]
+    include_hidden: bool,
+
+    /// Follow symbolic links to files and folders (left out by default, and counted); a
+    /// link back to a folder being scanned is an error.
+    #[arg(long)]
+    follow_symlinks: bool,
+
+    /// Hash and print the summary (info-hash, magnet link), but write no torrent.
+    #[arg(long)]
+    dry_run: bool,
+
+    /// Piece size, a power of two from 16 KiB: 262144, 256K, 1M. One that makes over
+    /// 100000 pieces, or pieces above 16 MiB where 16 MiB would do, is warned about with a
+    /// better size [default: chosen for the size, about 1000-2000 pieces, 16 KiB to 16 MiB].
     #[arg(long, value_name = "SIZE", value_parser = piece_size_arg)]
     piece_size: Option<u64>,
 
@@ -124,6 +164,10 @@ fn piece_size_arg(s: &str) -> Result<u64, String> {
     }
 }
 
+fn glob_arg(s: &str) -> Result<Glob, String> {
+    Glob::new(s).map_err(|why| format!("{s:?} is not a usable pattern: {why}"))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -134,6 +178,14 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => bf_cli::report("bf-maketorrent", &e),
     }
+}
+
+/// Where the torrent goes.
+enum Dest {
+    File(PathBuf),
+    Stdout,
+    /// `--dry-run`: where it would have gone.
+    Nowhere(String),
 }
 
 fn make(args: &MakeArgs) -> Result<()> {
@@ -147,13 +199,59 @@ fn make(args: &MakeArgs) -> Result<()> {
         ))
         .exit_with(Exit::Usage);
     }
-    let source = Source::scan(path).exit_with(Exit::Input)?;
-    let out = match &args.output {
-        Some(o) => o.clone(),
-        None => default_output(path, source.name()).exit_with(Exit::Input)?,
+    if let Some(name) = &args.name {
+        if let Some(why) = component_problem(name) {
+            return Err(anyhow!("--name {name:?} cannot be a file name: {why}"))
+                .exit_with(Exit::Usage);
+        }
+    }
+    if args.source.as_deref() == Some("") {
+        return Err(anyhow!("--source needs a non-empty TEXT")).exit_with(Exit::Usage);
+    }
+    let to_stdout = args.output.as_deref() == Some(Path::new("-"));
+    if to_stdout && !args.dry_run && std::io::stdout().is_terminal() {
+        return Err(anyhow!(
+            "-o - writes binary data; redirect standard output to a file or a pipe"
+        ))
+        .exit_with(Exit::Usage);
+    }
+    let exclude = |p: &str, is_dir: bool| args.exclude.iter().any(|g| g.matches(p, is_dir));
+    let scan = ScanOptions {
+        include_hidden: args.include_hidden,
+        follow_symlinks: args.follow_symlinks,
+        exclude: &exclude,
     };
-    if !args.force && out.exists() {
-        return already_exists(&out);
+    let source = Source::scan_with(path, &scan).exit_with(Exit::Input)?;
+    let name = args.name.as_deref().unwrap_or(source.name());
+    let out = match &args.output {
+        Some(_) if to_stdout => None,
+        Some(o) => Some(o.clone()),
+        None => Some(default_output(path, name).exit_with(Exit::Input)?),
+    };
+    let dest = match out {
+        None if args.dry_run => Dest::Nowhere("standard output".into()),
+        None => Dest::Stdout,
+        Some(o) if args.dry_run => Dest::Nowhere(o.display().to_string()),
+        Some(o) => Dest::File(o),
+    };
+    if let Dest::File(out) = &dest {
+        if !args.force && out.exists() {
+            return already_exists(out);
+        }
+    }
+    let n = source.skipped_symlinks();
+    if n > 0 {
+        eprintln!(
+            "left out {n} symbolic link{} (--follow-symlinks takes them in)",
+            if n == 1 { "" } else { "s" }
+        );
+    }
+    let total = source.total_length();
+    if let Some(lint) = args.piece_size.and_then(|pl| lint_piece_length(total, pl)) {
+        eprintln!(
+            "bf-maketorrent: warning: {lint} (--piece-size {})",
+            format_piece_size(lint.better())
+        );
     }
     let creation_date = if args.no_date {
         None
@@ -164,6 +262,8 @@ fn make(args: &MakeArgs) -> Result<()> {
         Some(i64::try_from(now.as_secs()).unwrap_or(i64::MAX))
     };
     let opts = CreateOptions {
+        name: args.name.clone(),
+        source: args.source.clone(),
         piece_length: args.piece_size,
         threads: args.threads.unwrap_or(0),
         private: args.private,
@@ -175,7 +275,6 @@ fn make(args: &MakeArgs) -> Result<()> {
         creation_date,
     };
 
-    let total = source.total_length();
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -190,13 +289,34 @@ fn make(args: &MakeArgs) -> Result<()> {
     let metainfo = metainfo.exit_with(Exit::Input)?;
     let secs = started.elapsed().as_secs_f64();
 
-    write_atomically(&out, &metainfo.to_bytes(), args.force)?;
+    let written = match &dest {
+        Dest::File(out) => {
+            write_atomically(out, &metainfo.to_bytes(), args.force)?;
+            out.display().to_string()
+        }
+        Dest::Stdout => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(&metainfo.to_bytes())
+                .and_then(|()| stdout.flush())
+                .context("cannot write the torrent to standard output")
+                .exit_with(Exit::Storage)?;
+            "standard output".to_owned()
+        }
+        Dest::Nowhere(out) => format!("nothing (--dry-run; would write {out})"),
+    };
     eprintln!(
         "hashed {} in {secs:.2} s ({:.0} MiB/s)",
         human_size(total),
         total as f64 / (1 << 20) as f64 / secs.max(1e-9)
     );
-    print_summary(&metainfo, &out);
+    let summary = summary(&metainfo, &written);
+    // With the torrent on standard output, the words for people go to standard error.
+    if matches!(dest, Dest::Stdout) {
+        eprint!("{summary}");
+    } else {
+        print!("{summary}");
+    }
     Ok(())
 }
 
@@ -242,21 +362,22 @@ fn default_output(path: &Path, name: &str) -> Result<PathBuf> {
     Ok(parent.join(format!("{name}.torrent")))
 }
 
-fn print_summary(m: &Metainfo, out: &Path) {
-    println!("name:       {}", m.name());
-    println!(
-        "size:       {} ({} bytes in {} file{})",
+fn summary(m: &Metainfo, written: &str) -> String {
+    let n = m.files().len();
+    format!(
+        "name:       {}\n\
+         size:       {} ({} bytes in {n} file{})\n\
+         pieces:     {} x {}\n\
+         info-hash:  {}\n\
+         magnet:     {}\n\
+         written:    {written}\n",
+        m.name(),
         human_size(m.total_length()),
         m.total_length(),
-        m.files().len(),
-        if m.files().len() == 1 { "" } else { "s" }
-    );
-    println!(
-        "pieces:     {} x {}",
+        if n == 1 { "" } else { "s" },
         m.piece_count(),
-        human_size(m.piece_length())
-    );
-    println!("info-hash:  {}", m.info_hash());
-    println!("magnet:     {}", Magnet::from_metainfo(m));
-    println!("written:    {}", out.display());
+        human_size(m.piece_length()),
+        m.info_hash(),
+        Magnet::from_metainfo(m),
+    )
 }
