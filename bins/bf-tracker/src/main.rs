@@ -145,7 +145,7 @@ fn main() -> ExitCode {
 fn classify(e: ServerError) -> anyhow::Error {
     let exit = match &e {
         ServerError::Bind { .. } => Exit::Network,
-        ServerError::Dfile { .. } => Exit::Storage,
+        ServerError::Dfile { .. } | ServerError::DfileFolder { .. } => Exit::Storage,
         ServerError::AllowedDir { .. } | ServerError::AllowedIps { .. } => Exit::Input,
         _ => Exit::Failure,
     };
@@ -213,7 +213,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 .map_or_else(|| "-".to_string(), |a| a.to_string()),
         );
         tracker.run(shutdown_signal()).await.map_err(classify)?;
-        tracing::info!("state saved, bye");
+        tracing::info!("bye");
         anyhow::Ok(())
     })
 }

@@ -31,6 +31,8 @@ pub mod dfile;
 pub mod http_codec;
 #[cfg(feature = "server")]
 pub mod ip_list;
+#[cfg(feature = "server")]
+pub mod journal;
 pub mod query;
 #[cfg(feature = "server")]
 pub mod server;

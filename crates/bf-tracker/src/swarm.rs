@@ -313,6 +313,31 @@ fn upsert<const N: usize>(
     }
 }
 
+/// [`SwarmStore::apply`] for one address family: the change in the peer count.
+fn replay<const N: usize>(
+    v: &mut Vec<Peer<N>>,
+    key: [u8; N],
+    seen: u32,
+    r: &crate::journal::Record,
+    room: bool,
+) -> isize {
+    match v.binary_search_by(|p| p.key.cmp(&key)) {
+        Ok(i) if r.stopped => {
+            v.remove(i);
+            -1
+        }
+        Ok(i) => {
+            v[i] = Peer::new(key, seen.max(v[i].last_seen()), r.seed);
+            0
+        }
+        Err(_) if r.stopped || !room => 0,
+        Err(i) => {
+            v.insert(i, Peer::new(key, seen, r.seed));
+            1
+        }
+    }
+}
+
 /// Appends up to `want` peers of `v` to `out`, starting at a random place and wrapping, so
 /// each is taken at most once; `skip` is the requester, `no_seeds` leaves seeds out.
 fn pick<const N: usize>(
@@ -553,6 +578,27 @@ impl SwarmStore {
                 },
             )
         })
+    }
+
+    /// Replays a journal record on top of the state file: the peer is removed, or stored
+    /// with the later of the two times; the completed count only grows. Bounds hold.
+    pub fn apply(&mut self, r: &crate::journal::Record) {
+        if !self.torrents.contains_key(&r.info_hash)
+            && (r.stopped || self.torrents.len() >= self.config.max_torrents)
+        {
+            return;
+        }
+        let s = self.torrents.entry(r.info_hash).or_default();
+        s.completed = s.completed.max(r.completed);
+        let room = s.len() < self.config.max_peers_per_torrent;
+        let seen = clock(r.time);
+        let ip = r.addr.ip().to_canonical();
+        let dpeers = match ip {
+            IpAddr::V4(ip) => replay(&mut s.v4, key4(ip, r.addr.port()), seen, r, room),
+            IpAddr::V6(ip) => replay(&mut s.v6, key6(ip, r.addr.port()), seen, r, room),
+        };
+        self.peers = self.peers.saturating_add_signed(dpeers);
+        s.recount();
     }
 
     /// Adds a swarm loaded from the state file (merging with what is there).

@@ -5,6 +5,7 @@ mod fast_http;
 mod http;
 mod index;
 mod nat_check;
+mod persist;
 mod udp;
 
 use std::collections::HashMap;
@@ -20,9 +21,9 @@ use bytes::Bytes;
 use crate::allowed::{AllowedDir, TorrentInfo};
 use crate::clf::LogSink;
 use crate::conn_id::ConnIdKey;
-use crate::dfile::{self, Loaded};
+use crate::dfile;
 use crate::ip_list::IpList;
-use crate::swarm::{Full, PeerAnnounce, StoreConfig, SwarmRecord, SwarmStore};
+use crate::swarm::{Full, PeerAnnounce, StoreConfig, SwarmStore};
 use crate::types::{AnnounceRequest, ScrapeStats};
 
 /// Number of independently locked parts of the store (by the first info-hash byte).
@@ -165,6 +166,12 @@ pub enum ServerError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The state file's folder does not exist.
+    #[error("the folder of the state file {path:?} does not exist")]
+    DfileFolder {
+        /// The state file.
+        path: PathBuf,
+    },
     /// The state file could not be read, moved aside or written.
     #[error("{path:?}: {source}")]
     Dfile {
@@ -192,6 +199,11 @@ pub enum ServerError {
     /// Another I/O failure.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+/// The shard holding torrent `h`.
+fn shard_of(h: &InfoHash) -> usize {
+    usize::from(h.0[0]) % SHARDS
 }
 
 /// Whether `ip` is on a local network: loopback, private, link-local or unique-local.
@@ -240,6 +252,8 @@ pub(crate) struct Shared {
     me: std::sync::OnceLock<std::sync::Weak<Shared>>,
     /// `--allowed-ips`: who may announce, when set.
     allowed_ips: RwLock<Option<Arc<IpList>>>,
+    /// With `--dfile`: the changes since the last save.
+    journal: Option<persist::Journal>,
 }
 
 /// The bounds whose reaching is logged (once a minute each).
@@ -290,12 +304,13 @@ impl Shared {
                 .then(|| nat_check::NatChecker::new(cfg.nat_check, cfg.log_nat_checks)),
             me: std::sync::OnceLock::new(),
             allowed_ips: RwLock::new(None),
+            journal: cfg.dfile.as_deref().map(persist::Journal::new),
             cfg,
         }
     }
 
     fn shard(&self, h: &InfoHash) -> MutexGuard<'_, SwarmStore> {
-        let m = &self.shards[usize::from(h.0[0]) % SHARDS];
+        let m = &self.shards[shard_of(h)];
         // A panic while holding the lock cannot leave a swarm half-updated in a way that
         // matters more than refusing service would, so a poisoned lock is used as is.
         m.lock().unwrap_or_else(|e| e.into_inner())
@@ -357,7 +372,11 @@ impl Shared {
                 return Ok(stats);
             }
         }
-        let out = shard.announce(&a, unix_now(), &mut rng, peers);
+        let now = unix_now();
+        let out = shard.announce(&a, now, &mut rng, peers);
+        if out.changed {
+            self.journal_change(&a, out.stats.downloaded, now);
+        }
         drop(shard);
         match out.full {
             Some(Full::Peers) => self.limit_hit(LimitHit::PeersPerTorrent, || {
@@ -449,29 +468,6 @@ impl Shared {
         all
     }
 
-    fn snapshot(&self) -> Vec<(InfoHash, SwarmRecord)> {
-        let mut v = Vec::new();
-        for s in self.shards.iter() {
-            let s = s.lock().unwrap_or_else(|e| e.into_inner());
-            v.extend(s.export());
-        }
-        v
-    }
-
-    fn save(&self) -> Result<(), ServerError> {
-        let Some(path) = &self.cfg.dfile else {
-            return Ok(());
-        };
-        let snap = self.snapshot();
-        let bytes = dfile::encode(snap.iter().map(|(h, r)| (*h, r)));
-        dfile::save_atomic(path, &bytes).map_err(|e| ServerError::Dfile {
-            path: path.clone(),
-            source: e.into(),
-        })?;
-        tracing::debug!("saved {} torrents to {}", snap.len(), path.display());
-        Ok(())
-    }
-
     fn expire(&self) -> usize {
         let now = unix_now();
         self.shards
@@ -519,9 +515,30 @@ impl Shared {
     /// Stores a peer whose NAT check passed, with its latest announce.
     pub(crate) fn record_checked(&self, a: &PeerAnnounce) {
         let mut rng = rand::thread_rng();
-        let _ = self
-            .shard(&a.info_hash)
-            .announce(a, unix_now(), &mut rng, &mut Vec::new());
+        let now = unix_now();
+        let mut shard = self.shard(&a.info_hash);
+        let out = shard.announce(a, now, &mut rng, &mut Vec::new());
+        if out.changed {
+            self.journal_change(a, out.stats.downloaded, now);
+        }
+    }
+
+    /// Queues the journal record of a change `a` made; call with its shard locked, so that
+    /// the records of a peer are in the order the store saw them.
+    fn journal_change(&self, a: &PeerAnnounce, completed: u32, now: u64) {
+        if let Some(j) = &self.journal {
+            j.record(
+                shard_of(&a.info_hash),
+                &crate::journal::Record {
+                    info_hash: a.info_hash,
+                    addr: a.addr,
+                    seed: a.left == 0,
+                    stopped: a.event == crate::types::Event::Stopped,
+                    completed,
+                    time: now,
+                },
+            );
+        }
     }
 
     /// (torrents, peers) in the store.
@@ -572,30 +589,7 @@ impl Tracker {
         };
         let shared = Shared::new(cfg.clone(), log);
         if let Some(path) = &cfg.dfile {
-            let loaded = dfile::load(path, unix_now()).map_err(|source| ServerError::Dfile {
-                path: path.clone(),
-                source,
-            })?;
-            match loaded {
-                Loaded::Swarms(v) => {
-                    for (h, r) in &v {
-                        shared.shard(h).import(*h, r);
-                    }
-                    let (t, p) = shared.counts();
-                    tracing::info!("loaded {t} torrents, {p} peers from {}", path.display());
-                }
-                Loaded::Missing => {
-                    tracing::info!("{} does not exist yet; creating it", path.display());
-                }
-                Loaded::Corrupt { moved_to, error } => {
-                    tracing::warn!(
-                        "{}: {error}; kept it as {} and starting empty",
-                        path.display(),
-                        moved_to.display()
-                    );
-                }
-            }
-            shared.save()?;
+            persist::load(&shared, path)?;
         }
         let mut allowed_dir = None;
         if let Some(dir) = &cfg.allowed_dir {
@@ -653,7 +647,8 @@ impl Tracker {
         tasks.spawn(expire_loop(shared.clone()));
         tasks.spawn(hangup_loop(shared.clone()));
         if shared.cfg.dfile.is_some() {
-            tasks.spawn(save_loop(shared.clone()));
+            tasks.spawn(persist::save_loop(shared.clone()));
+            tasks.spawn(persist::flush_loop(shared.clone()));
         }
         if let Some(dir) = allowed_dir {
             tasks.spawn(rescan_loop(shared.clone(), dir));
@@ -663,11 +658,17 @@ impl Tracker {
         tasks.shutdown().await;
         let saved = {
             let s = shared.clone();
-            tokio::task::spawn_blocking(move || s.save()).await
+            tokio::task::spawn_blocking(move || persist::save(&s)).await
         };
         served?;
         match saved {
-            Ok(r) => r,
+            Ok(Ok((torrents, peers))) => {
+                if let Some(p) = &shared.cfg.dfile {
+                    tracing::info!("state saved: {torrents} torrents, {peers} peers in {}", p.display());
+                }
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e),
             Err(e) => Err(ServerError::Io(std::io::Error::other(e.to_string()))),
         }
     }
@@ -696,21 +697,6 @@ async fn expire_loop(shared: Arc<Shared>) {
         let n = shared.expire();
         if n > 0 {
             tracing::debug!("expired {n} peers");
-        }
-    }
-}
-
-async fn save_loop(shared: Arc<Shared>) {
-    let mut t = tokio::time::interval(shared.cfg.save_interval.max(Duration::from_millis(100)));
-    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    t.tick().await;
-    loop {
-        t.tick().await;
-        let s = shared.clone();
-        match tokio::task::spawn_blocking(move || s.save()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!("saving state failed: {e}"),
-            Err(e) => tracing::warn!("saving state failed: {e}"),
         }
     }
 }
