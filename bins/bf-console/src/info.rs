@@ -1,5 +1,7 @@
-//! `bf-console info`: a torrent's contents for a person, or as JSON for a program.
+//! `bf-console info`: a torrent's contents for a person, or as JSON for a program; its file
+//! tree alone (`--files`), or its magnet link alone (`--magnet`, imdl's `torrent link`).
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -14,8 +16,15 @@ pub struct InfoArgs {
     /// The .torrent file.
     torrent: PathBuf,
     /// Print one JSON object instead of text.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["files", "magnet"])]
     json: bool,
+    /// Print only the file tree: every folder and file with its size, in torrent order
+    /// (padding files left out).
+    #[arg(long, conflicts_with = "magnet")]
+    files: bool,
+    /// Print only the magnet link, for scripts.
+    #[arg(long)]
+    magnet: bool,
 }
 
 /// Reads the torrent and prints it.
@@ -23,6 +32,10 @@ pub fn run(args: &InfoArgs) -> Result<()> {
     let m = Metainfo::from_file(&args.torrent)?;
     let text = if args.json {
         to_json(&m).to_string()
+    } else if args.magnet {
+        Magnet::from_metainfo(&m).to_string()
+    } else if args.files {
+        file_tree(&m)
     } else {
         to_text(&m, &args.torrent)
     };
@@ -138,8 +151,90 @@ fn to_text(m: &Metainfo, path: &Path) -> String {
     o
 }
 
+/// One folder or file of [`file_tree`]'s tree.
+struct TreeNode {
+    name: String,
+    size: u64,
+    dir: bool,
+    children: Vec<usize>,
+    /// Child folders by name, so that a torrent of many files is built in linear time.
+    by_name: HashMap<String, usize>,
+}
+
+impl TreeNode {
+    fn new(name: &str, dir: bool) -> Self {
+        TreeNode {
+            name: name.to_owned(),
+            size: 0,
+            dir,
+            children: Vec::new(),
+            by_name: HashMap::new(),
+        }
+    }
+}
+
+/// The files as a tree drawn like tree(1): the torrent's name on top, folders with a `/`
+/// and the size of all below them. Built and drawn without recursion: a torrent's paths
+/// can be as deep as it likes.
+fn file_tree(m: &Metainfo) -> String {
+    if m.is_single_file() {
+        return format!("{}  {}", clean(m.name()), size(m.total_length()));
+    }
+    let mut nodes = vec![TreeNode::new(m.name(), true)];
+    for f in m.files().iter().filter(|f| !f.padding) {
+        let mut at = 0;
+        nodes[0].size += f.length;
+        for (i, comp) in f.path.iter().enumerate() {
+            let is_dir = i + 1 < f.path.len();
+            // Only folders are shared between paths; a file is always its own entry
+            // (a hostile torrent may name one twice, or a file like a folder).
+            let found = if is_dir {
+                nodes[at].by_name.get(comp).copied()
+            } else {
+                None
+            };
+            let child = match found {
+                Some(c) => c,
+                None => {
+                    nodes.push(TreeNode::new(comp, is_dir));
+                    let c = nodes.len() - 1;
+                    nodes[at].children.push(c);
+                    if is_dir {
+                        nodes[at].by_name.insert(comp.clone(), c);
+                    }
+                    c
+                }
+            };
+            nodes[child].size += f.length;
+            at = child;
+        }
+    }
+    let mut o = String::new();
+    let label = |n: &TreeNode| {
+        let slash = if n.dir { "/" } else { "" };
+        format!("{}{slash}  {}", clean(&n.name), size(n.size))
+    };
+    let _ = write!(o, "{}", label(&nodes[0]));
+    // (node, the prefix drawn before it, whether it is its folder's last entry)
+    let mut stack: Vec<(usize, String, bool)> = Vec::new();
+    let push_children = |stack: &mut Vec<(usize, String, bool)>, node: &TreeNode, prefix: &str| {
+        let last = node.children.len().saturating_sub(1);
+        for (i, &c) in node.children.iter().enumerate().rev() {
+            stack.push((c, prefix.to_owned(), i == last));
+        }
+    };
+    push_children(&mut stack, &nodes[0], "");
+    while let Some((idx, prefix, last)) = stack.pop() {
+        let branch = if last { "└── " } else { "├── " };
+        let _ = write!(o, "\n{prefix}{branch}{}", label(&nodes[idx]));
+        let below = format!("{prefix}{}", if last { "    " } else { "│   " });
+        push_children(&mut stack, &nodes[idx], &below);
+    }
+    o
+}
+
 /// Control characters from a hostile torrent must not reach the terminal as escapes.
-fn clean(s: &str) -> String {
+pub(crate) fn clean(s: &str) -> String {
     s.chars()
         .flat_map(|c| {
             let esc: Vec<char> = if c.is_control() {
@@ -153,7 +248,9 @@ fn clean(s: &str) -> String {
 }
 
 fn size(n: u64) -> String {
-    if n < 1024 {
+    if n == 1 {
+        "1 byte".into()
+    } else if n < 1024 {
         format!("{n} bytes")
     } else {
         format!("{} ({n} bytes)", human_size(n))

@@ -9,6 +9,7 @@ mod info;
 mod launch;
 mod progress;
 mod units;
+mod verify;
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -32,6 +33,10 @@ struct Cli {
 enum Command {
     /// Show what a .torrent file holds: name, info-hash, files, pieces, trackers.
     Info(info::InfoArgs),
+    /// Check the data on disk against a .torrent's piece hashes, on every core, and say per
+    /// file which pieces fail; exit status 0 only when everything matches.
+    #[command(after_help = bf_cli::EXIT_CODES_HELP)]
+    Verify(verify::VerifyArgs),
     /// Run a local fountain swarm on loopback (tracker, seeders, a staller, downloaders) and
     /// show what the exchange did. Needs nothing but this program.
     Demo(demo::DemoArgs),
@@ -252,6 +257,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Info(args)) => info::run(&args).exit_with(Exit::Input),
+        Some(Command::Verify(args)) => verify::run(&args),
         Some(Command::DhtNode(args)) => {
             let _ = bf_cli::init_logging(i8::try_from(args.verbose).unwrap_or(i8::MAX) - 1);
             tokio::runtime::Builder::new_multi_thread()

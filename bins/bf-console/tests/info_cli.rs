@@ -157,3 +157,116 @@ fn padding_files_are_counted_but_not_listed() {
     assert_eq!(j["files"][1]["padding"], true);
     assert_eq!(j["total_length"], 32_773);
 }
+
+#[test]
+fn files_prints_the_tree_alone_and_magnet_the_link_alone() {
+    let dir = bf_testkit::temp_dir();
+    let path = dir.path().join("t.torrent");
+    let bytes = broken::base_multi().to_bytes();
+    std::fs::write(&path, &bytes).unwrap();
+    let m = bf_metainfo::Metainfo::from_bytes(&bytes).unwrap();
+
+    let out = info(&["--files"], &path);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "corpus/  19.54 KiB (20005 bytes)\n\
+         ├── a.bin  19.53 KiB (20000 bytes)\n\
+         └── sub/  5 bytes\n    \
+             └── b.txt  5 bytes\n"
+    );
+    let single = dir.path().join("s.torrent");
+    std::fs::write(&single, broken::base_single().to_bytes()).unwrap();
+    assert_eq!(
+        String::from_utf8(info(&["--files"], &single).stdout).unwrap(),
+        "single.bin  16.00 KiB (16385 bytes)\n"
+    );
+
+    let out = info(&["--magnet"], &path);
+    assert!(out.status.success());
+    let link = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        link,
+        format!("{}\n", bf_metainfo::Magnet::from_metainfo(&m))
+    );
+    assert!(
+        link.starts_with(&format!("magnet:?xt=urn:btih:{}&dn=corpus", m.info_hash())),
+        "{link}"
+    );
+    let parsed: bf_metainfo::Magnet = link.trim_end().parse().unwrap();
+    assert_eq!(parsed.info_hash, m.info_hash());
+
+    for both in [
+        &["--files", "--magnet"][..],
+        &["--json", "--files"],
+        &["--json", "--magnet"],
+    ] {
+        let out = info(both, &path);
+        assert_eq!(out.status.code(), Some(2), "{both:?}: clap's usage error");
+        assert!(out.stdout.is_empty());
+    }
+    let bad = dir.path().join("bad.torrent");
+    for (what, bytes) in broken::corpus().into_iter().take(20) {
+        std::fs::write(&bad, &bytes).unwrap();
+        assert_clean_failure(&what, &info(&["--files"], &bad));
+        assert_clean_failure(&what, &info(&["--magnet"], &bad));
+    }
+}
+
+#[test]
+fn the_file_tree_nests_folders_with_their_sizes() {
+    use bf_metainfo::{CreateOptions, Source};
+    let dir = bf_testkit::temp_dir();
+    let root = dir.path().join("show");
+    for (p, n) in [
+        ("s01/e01.mkv", 3000),
+        ("s01/extras/a.txt", 10),
+        ("s01/extras/b.txt", 20),
+        ("s02/e01.mkv", 4000),
+        ("readme", 1),
+    ] {
+        let f = root.join(p);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, vec![0u8; n]).unwrap();
+    }
+    let m = bf_metainfo::create(
+        &Source::scan(&root).unwrap(),
+        &CreateOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let path = dir.path().join("show.torrent");
+    std::fs::write(&path, m.to_bytes()).unwrap();
+    let out = info(&["--files"], &path);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text,
+        "show/  6.87 KiB (7031 bytes)\n\
+         ├── readme  1 byte\n\
+         ├── s01/  2.96 KiB (3030 bytes)\n\
+         │   ├── e01.mkv  2.93 KiB (3000 bytes)\n\
+         │   └── extras/  30 bytes\n\
+         │       ├── a.txt  10 bytes\n\
+         │       └── b.txt  20 bytes\n\
+         └── s02/  3.91 KiB (4000 bytes)\n    \
+             └── e01.mkv  3.91 KiB (4000 bytes)\n",
+        "{text}"
+    );
+}
+
+#[test]
+fn help_describes_files_and_magnet() {
+    let out = Command::new(env!("CARGO_BIN_EXE_bf-console"))
+        .args(["info", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        help.contains("--files") && help.contains("file tree"),
+        "{help}"
+    );
+    assert!(
+        help.contains("--magnet") && help.contains("only the magnet link"),
+        "{help}"
+    );
+}
