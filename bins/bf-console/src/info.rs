@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use bf_cli::{Exit, ResultExt};
 use bf_metainfo::format::{human_size, UtcDateTime};
 use bf_metainfo::{Magnet, Metainfo};
 use serde_json::json;
@@ -39,8 +40,21 @@ pub fn run(args: &InfoArgs) -> Result<()> {
     } else {
         to_text(&m, &args.torrent)
     };
-    println!("{text}");
-    Ok(())
+    print_stdout(&format!("{text}\n"))
+}
+
+/// Writes `text` to standard output. A reader that went away (`| head`) ends the output
+/// quietly, as for any Unix filter, where `println!` would panic.
+pub(crate) fn print_stdout(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("cannot write to standard output"))
+                .exit_with(Exit::Storage)
+        }
+        _ => Ok(()),
+    }
 }
 
 fn to_json(m: &Metainfo) -> serde_json::Value {
@@ -147,7 +161,7 @@ fn to_text(m: &Metainfo, path: &Path) -> String {
         );
     }
     line("magnet", &Magnet::from_metainfo(m).to_string());
-    o.pop(); // the last newline; println! adds one
+    o.pop(); // the last newline; run() adds one
     o
 }
 

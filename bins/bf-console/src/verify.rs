@@ -16,7 +16,7 @@ use bf_metainfo::format::human_size;
 use bf_metainfo::Metainfo;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::info::clean;
+use crate::info::{clean, print_stdout};
 
 /// Most piece ranges listed for one file; the rest are counted.
 const MAX_RANGES_SHOWN: usize = 16;
@@ -118,22 +118,24 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
     let name = clean(meta.name());
     if bad_pieces == 0 && bad_files == 0 {
         let files = states.iter().flatten().count();
-        println!(
-            "{name}: all {n} piece{} match ({} in {files} file{}, {secs:.2} s)",
+        return print_stdout(&format!(
+            "{name}: all {n} piece{} match ({} in {files} file{}, {secs:.2} s)\n",
             if n == 1 { "" } else { "s" },
             human_size(meta.total_length()),
             if files == 1 { "" } else { "s" },
-        );
-        return Ok(());
+        ));
     }
     let verdict = format!(
         "{bad_files} file{} not matching, {bad_pieces} of {n} pieces failed",
         if bad_files == 1 { "" } else { "s" }
     );
-    println!("{name}: {verdict} ({secs:.2} s; a piece that spans files is listed under each)");
+    let mut report =
+        format!("{name}: {verdict} ({secs:.2} s; a piece that spans files is listed under each)\n");
     for l in &lines {
-        println!("{l}");
+        report += l;
+        report.push('\n');
     }
+    print_stdout(&report)?;
     Err(anyhow!(
         "{} does not match {}: {verdict}",
         root.display(),

@@ -270,3 +270,28 @@ fn help_describes_files_and_magnet() {
         "{help}"
     );
 }
+
+/// A full disk behind standard output is a one-line error, not a panic.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_failing_standard_output_is_a_clean_error() {
+    let dir = bf_testkit::temp_dir();
+    let path = dir.path().join("t.torrent");
+    std::fs::write(&path, broken::base_multi().to_bytes()).unwrap();
+    for args in [&[][..], &["--files"], &["--magnet"], &["--json"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_bf-console"))
+            .arg("info")
+            .args(args)
+            .arg(&path)
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.starts_with("bf-console: error: cannot write to standard output"),
+            "{args:?}: {err}"
+        );
+    }
+}

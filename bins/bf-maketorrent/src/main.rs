@@ -4,7 +4,7 @@ mod glob;
 mod output;
 mod trackers;
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -21,7 +21,7 @@ use bf_metainfo::{CreateOptions, Magnet, Metainfo, Source};
 use clap::{Args, Parser, Subcommand};
 
 use crate::glob::Glob;
-use crate::output::{already_exists, write_atomically};
+use crate::output::{already_exists, to_stdout, write_atomically};
 use crate::trackers::{parse_node, parse_tiers};
 
 const CREATED_BY: &str = concat!("BitFountain/", env!("CARGO_PKG_VERSION"));
@@ -208,8 +208,8 @@ fn make(args: &MakeArgs) -> Result<()> {
     if args.source.as_deref() == Some("") {
         return Err(anyhow!("--source needs a non-empty TEXT")).exit_with(Exit::Usage);
     }
-    let to_stdout = args.output.as_deref() == Some(Path::new("-"));
-    if to_stdout && !args.dry_run && std::io::stdout().is_terminal() {
+    let onto_stdout = args.output.as_deref() == Some(Path::new("-"));
+    if onto_stdout && !args.dry_run && std::io::stdout().is_terminal() {
         return Err(anyhow!(
             "-o - writes binary data; redirect standard output to a file or a pipe"
         ))
@@ -224,7 +224,7 @@ fn make(args: &MakeArgs) -> Result<()> {
     let source = Source::scan_with(path, &scan).exit_with(Exit::Input)?;
     let name = args.name.as_deref().unwrap_or(source.name());
     let out = match &args.output {
-        Some(_) if to_stdout => None,
+        Some(_) if onto_stdout => None,
         Some(o) => Some(o.clone()),
         None => Some(default_output(path, name).exit_with(Exit::Input)?),
     };
@@ -295,12 +295,7 @@ fn make(args: &MakeArgs) -> Result<()> {
             out.display().to_string()
         }
         Dest::Stdout => {
-            let mut stdout = std::io::stdout().lock();
-            stdout
-                .write_all(&metainfo.to_bytes())
-                .and_then(|()| stdout.flush())
-                .context("cannot write the torrent to standard output")
-                .exit_with(Exit::Storage)?;
+            to_stdout(&metainfo.to_bytes())?;
             "standard output".to_owned()
         }
         Dest::Nowhere(out) => format!("nothing (--dry-run; would write {out})"),
@@ -315,7 +310,7 @@ fn make(args: &MakeArgs) -> Result<()> {
     if matches!(dest, Dest::Stdout) {
         eprint!("{summary}");
     } else {
-        print!("{summary}");
+        to_stdout(summary.as_bytes())?;
     }
     Ok(())
 }
@@ -343,12 +338,12 @@ fn retrack(args: &RetrackArgs) -> Result<()> {
         return already_exists(&out);
     }
     write_atomically(&out, &bytes, force)?;
-    println!("info-hash:  {after} (unchanged)");
+    let mut text = format!("info-hash:  {after} (unchanged)\n");
     for (i, tier) in metainfo.trackers().iter().enumerate() {
-        println!("tier {}:     {}", i + 1, tier.join(", "));
+        text += &format!("tier {}:     {}\n", i + 1, tier.join(", "));
     }
-    println!("written:    {}", out.display());
-    Ok(())
+    text += &format!("written:    {}\n", out.display());
+    to_stdout(text.as_bytes())
 }
 
 /// `PATH.torrent` next to PATH: `dir/` and `.` name the directory itself.

@@ -1,8 +1,9 @@
 //! Writing torrents so that a failure never leaves a partial file.
 
+use std::io::Write;
 use std::path::Path;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use bf_cli::{Exit, ResultExt, WriteError};
 
 /// Writes `bytes` to `path` whole or not at all (see [`bf_cli::write_file_atomically`]).
@@ -17,6 +18,18 @@ pub fn write_atomically(path: &Path, bytes: &[u8], force: bool) -> Result<()> {
         Ok(()) => Ok(()),
         Err(WriteError::Exists(_)) => already_exists(path),
         Err(e) => Err(e).exit_with(Exit::Storage),
+    }
+}
+
+/// Writes `bytes` to standard output. A reader that went away (`| head`) ends the output
+/// quietly, as for any Unix filter, where `print!` would panic.
+pub fn to_stdout(bytes: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e)
+            .context("cannot write to standard output")
+            .exit_with(Exit::Storage),
+        _ => Ok(()),
     }
 }
 

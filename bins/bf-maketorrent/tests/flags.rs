@@ -426,3 +426,28 @@ fn every_new_flag_has_help_text() {
         assert!(entry[..end].contains(words), "{flag}: {:?}", &entry[..end]);
     }
 }
+
+/// A full disk behind standard output is a one-line error (status 5), not a panic.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_failing_standard_output_is_a_clean_error() {
+    let dir = bf_testkit::temp_dir();
+    let file = dir.path().join("f.bin");
+    fs::write(&file, vec![1u8; 1000]).unwrap();
+    for args in [&["--dry-run"][..], &["-o", "-"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_bf-maketorrent"))
+            .arg(&file)
+            .arg(URL)
+            .args(args)
+            .stdout(fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{args:?}: {err}");
+        assert!(
+            err.contains("bf-maketorrent: error: cannot write to standard output")
+                && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
+}
