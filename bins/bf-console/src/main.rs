@@ -131,12 +131,15 @@ pub struct DhtArgs {
     /// Run no DHT node: peers come from trackers and --peer only.
     #[arg(long, conflicts_with_all = ["dht_bootstrap", "dht_port"])]
     no_dht: bool,
-    /// A DHT node to bootstrap from (repeatable); with none, the saved routing table, the
-    /// torrent's own `nodes` and, if those give nothing, the public routers
-    /// (BF_DHT_ROUTERS overrides their list, comma-separated; empty for none).
+    /// A DHT node to bootstrap from (repeatable; `[IPv6]:PORT` for the IPv6 DHT); with
+    /// none, the saved routing table, the torrent's own `nodes` and, if those give nothing,
+    /// the public routers (BF_DHT_ROUTERS overrides their list, comma-separated; empty for
+    /// none).
     #[arg(long = "dht-bootstrap", value_name = "HOST:PORT", value_parser = parse_node)]
     dht_bootstrap: Vec<String>,
-    /// UDP port of the DHT node [default: the port we listen on for peers].
+    /// UDP port of the DHT nodes: with --bind on all addresses an IPv4 node and, where
+    /// there is IPv6, an IPv6 one (BEP 32), both on this port; with one address, a node of
+    /// its family [default: the port we listen on for peers].
     #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     dht_port: Option<u16>,
 }

@@ -13,7 +13,7 @@ use bf_wire::{Connection, ConnectionConfig, Event, ExtendedHandshake};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::dht::DhtNode;
+use crate::dht::DhtNodes;
 use crate::peer_io;
 
 /// Largest info dictionary fetched (BEP 9 leaves it to the client; 16 MiB covers torrents
@@ -138,7 +138,8 @@ pub(crate) struct Sources<'a> {
     pub peer_id: PeerId,
     pub port: u16,
     pub tracker: Option<&'a TrackerClient>,
-    pub dht: Option<DhtNode>,
+    /// Both families' nodes: a lookup asks each.
+    pub dht: Option<DhtNodes>,
     pub extra: Vec<SocketAddr>,
 }
 

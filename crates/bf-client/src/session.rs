@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::core::rate::TokenBucket;
 use crate::core::CoreConfig;
-use crate::dht::{self, DhtConfig, DhtNode};
+use crate::dht::{self, DhtConfig, DhtNode, DhtNodes};
 use crate::events::{TorrentEvent, TorrentState, TorrentStatus};
 use crate::lsd::{Lsd, LsdConfig};
 use crate::peer_io::{self, IoContext, Limiter};
@@ -62,7 +62,8 @@ pub struct SessionConfig {
     pub tracker: ClientConfig,
     /// Whether to announce to trackers at all.
     pub use_trackers: bool,
-    /// The DHT node for trackerless peer discovery; `None` runs none.
+    /// The DHT nodes for trackerless peer discovery (IPv4, and IPv6 where `bind` allows,
+    /// see [`DhtNodes::start`]); `None` runs none.
     pub dht: Option<DhtConfig>,
     /// Local service discovery (BEP 14) for public torrents; `None` runs none.
     pub lsd: Option<LsdConfig>,
@@ -251,9 +252,9 @@ struct Inner {
     down: Limiter,
     announce_key: u32,
     http: reqwest::Client,
-    /// The DHT node once started (at the first public torrent, so that its `nodes` are
-    /// bootstrapped from); `Err` once it failed to start, so that it is not retried.
-    dht: Mutex<Option<Result<DhtNode, ()>>>,
+    /// The DHT nodes once started (at the first public torrent, so that its `nodes` are
+    /// bootstrapped from); `Err` once they failed to start, so that it is not retried.
+    dht: Mutex<Option<Result<DhtNodes, ()>>>,
     /// Local service discovery, when configured and it could start.
     lsd: Option<Lsd>,
 }
@@ -371,26 +372,43 @@ impl Session {
         })
     }
 
-    /// The session's DHT node, started now if the session has one configured and it is
-    /// not running yet; `extra` are further nodes to bootstrap from when it starts (a
+    /// The session's DHT nodes, started now if the session has a DHT configured and it is
+    /// not running yet; `extra` are further nodes to bootstrap from when they start (a
     /// torrent's `nodes`). `None` when the session runs no DHT or it could not start.
-    pub fn dht_node(&self, extra: &[String]) -> Option<DhtNode> {
+    pub fn dht_nodes(&self, extra: &[String]) -> Option<DhtNodes> {
         let cfg = self.inner.cfg.dht.as_ref()?;
         let mut g = self.inner.dht.lock().unwrap_or_else(|e| e.into_inner());
         if g.is_none() {
             let port = cfg.port.unwrap_or(self.inner.listen.port());
-            let bind = dht::dht_bind(self.inner.cfg.bind);
-            *g = Some(DhtNode::start(cfg, bind, port, extra).map_err(|e| {
-                tracing::warn!("no DHT: {e}");
-            }));
+            *g = Some(
+                DhtNodes::start(cfg, self.inner.cfg.bind, port, extra).map_err(|e| {
+                    tracing::warn!("no DHT: {e}");
+                }),
+            );
         }
         g.as_ref().and_then(|r| r.as_ref().ok()).cloned()
     }
 
-    /// The DHT node if it is running.
-    pub fn running_dht(&self) -> Option<DhtNode> {
+    /// The session's IPv4 DHT node, as [`Self::dht_nodes`] starts it; `None` also when
+    /// the session runs only an IPv6 one (bound to an IPv6 address).
+    pub fn dht_node(&self, extra: &[String]) -> Option<DhtNode> {
+        self.dht_nodes(extra)?.v4().cloned()
+    }
+
+    /// The DHT nodes if they are running.
+    pub fn running_dht_nodes(&self) -> Option<DhtNodes> {
         let g = self.inner.dht.lock().unwrap_or_else(|e| e.into_inner());
         g.as_ref().and_then(|r| r.as_ref().ok()).cloned()
+    }
+
+    /// The IPv4 DHT node if it is running.
+    pub fn running_dht(&self) -> Option<DhtNode> {
+        self.running_dht_nodes()?.v4().cloned()
+    }
+
+    /// The IPv6 DHT node (BEP 32) if it is running.
+    pub fn running_dht6(&self) -> Option<DhtNode> {
+        self.running_dht_nodes()?.v6().cloned()
     }
 
     /// The address peers reach us on.
@@ -430,9 +448,9 @@ impl Session {
             let nodes: Vec<String> = meta
                 .nodes()
                 .iter()
-                .map(|n| format!("{}:{}", n.host, n.port))
+                .map(|n| dht::host_port(&n.host, n.port))
                 .collect();
-            self.dht_node(&nodes)
+            self.dht_nodes(&nodes)
         };
         let inner = &self.inner;
         let mut torrents = inner.torrents.lock().unwrap_or_else(|e| e.into_inner());
@@ -472,7 +490,8 @@ impl Session {
         core.peer_id = inner.peer_id;
         core.listen_port = inner.listen.port();
         core.rng_seed = rand::random();
-        core.dht_port = dht.as_ref().map(|d| d.local_addr().port());
+        // Both nodes have one port number: a PORT message names it for either family.
+        core.dht_port = dht.as_ref().map(DhtNodes::port);
         let resume_path = inner
             .cfg
             .resume_dir
@@ -485,6 +504,8 @@ impl Session {
                 inner.listen.port(),
             ));
         }
+        // The IPv6 DHT can hand our own [::1] back too.
+        self_addrs.extend(dht::loopback_of(inner.listen));
         let setup = TorrentSetup {
             meta: meta.clone(),
             storage,
@@ -518,12 +539,15 @@ impl Session {
             events: events_tx,
         };
         let task = tokio::spawn(torrent::run(setup, rx));
-        if let Some(node) = dht {
+        for node in dht.iter().flat_map(DhtNodes::iter) {
+            // Only where peers can connect back over the node's family.
+            let announce =
+                dht::announces(inner.listen, node.is_ipv6()).then_some(inner.listen.port());
             // Ends by itself once the torrent's task is gone.
             tokio::spawn(dht::torrent_loop(
-                node,
+                node.clone(),
                 info_hash,
-                inner.listen.port(),
+                announce,
                 tx.clone(),
             ));
         }
@@ -553,7 +577,7 @@ impl Session {
             peer_id: self.inner.peer_id,
             port: self.inner.listen.port(),
             tracker: self.inner.tracker.as_ref(),
-            dht: self.dht_node(&[]),
+            dht: self.dht_nodes(&[]),
             extra: add.peers.clone(),
         };
         let (info, peers) = crate::magnet::fetch(&magnet, src, MAGNET_TIME).await?;
@@ -677,8 +701,8 @@ impl Session {
             });
         }
         while stops.join_next().await.is_some() {}
-        if let Some(node) = self.running_dht() {
-            match node.save().await {
+        if let Some(nodes) = self.running_dht_nodes() {
+            match nodes.save().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!("DHT: saved {n} nodes of the routing table"),
                 Err(e) => tracing::warn!("DHT: cannot save the routing table: {e}"),

@@ -77,8 +77,9 @@ pub(crate) struct TorrentSetup {
     pub initial_peers: Vec<SocketAddr>,
     pub start_paused: bool,
     pub self_addrs: Vec<SocketAddr>,
-    /// The session's DHT node, for public torrents when it runs one.
-    pub dht: Option<crate::dht::DhtNode>,
+    /// The session's DHT nodes, for public torrents when it runs them (a PORT message goes
+    /// to the node of the peer's family).
+    pub dht: Option<crate::dht::DhtNodes>,
     /// Local service discovery, for public torrents when the session runs it.
     pub lsd: Option<crate::lsd::Lsd>,
 }

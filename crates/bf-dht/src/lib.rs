@@ -1,19 +1,20 @@
 //! The Mainline DHT (BEP 5), sans-IO: the KRPC codec ([`krpc`]), the routing table
 //! ([`routing`]) and a node state machine ([`node::Node`]) that takes datagrams and the time
 //! and gives datagrams to send and events. The UDP socket and timers belong to the caller
-//! (bf-client drives one node per session on tokio), so the same node runs in tests over a
-//! simulated network.
+//! (bf-client drives one node per address family and session on tokio), so the same node
+//! runs in tests over a simulated network. IPv4 and IPv6 (BEP 32) are two separate DHTs: a
+//! node runs on one of them ([`node::Config::ipv6`]), the codec reads and writes both.
 //!
 //! Two nodes finding each other and a peer, with the network simulated by hand:
 //!
 //! ```
-//! use std::net::SocketAddrV4;
+//! use std::net::SocketAddr;
 //! use std::time::Instant;
 //! use bf_dht::node::{Config, Event, Node};
 //! use bf_dht::NodeId;
 //!
 //! /// Delivers what `x` and `y` send each other until both are quiet.
-//! fn exchange(x: &mut Node, xa: SocketAddrV4, y: &mut Node, ya: SocketAddrV4, now: Instant) {
+//! fn exchange(x: &mut Node, xa: SocketAddr, y: &mut Node, ya: SocketAddr, now: Instant) {
 //!     for _ in 0..10 {
 //!         while let Some((_, bytes)) = x.poll_transmit() {
 //!             let _ = y.handle(xa, &bytes, now);
@@ -25,7 +26,7 @@
 //! }
 //!
 //! let now = Instant::now();
-//! let (a_addr, b_addr, c_addr): (SocketAddrV4, SocketAddrV4, SocketAddrV4) = (
+//! let (a_addr, b_addr, c_addr): (SocketAddr, SocketAddr, SocketAddr) = (
 //!     "127.0.0.1:7001".parse().unwrap(),
 //!     "127.0.0.1:7002".parse().unwrap(),
 //!     "127.0.0.1:7003".parse().unwrap(),
@@ -47,14 +48,14 @@
 //! exchange(&mut c, c_addr, &mut a, a_addr, now);
 //! let lookup = c.lookup(torrent, None, now).unwrap();
 //! exchange(&mut c, c_addr, &mut a, a_addr, now);
-//! let peers: Vec<SocketAddrV4> = std::iter::from_fn(|| c.poll_event())
+//! let peers: Vec<SocketAddr> = std::iter::from_fn(|| c.poll_event())
 //!     .filter_map(|e| match e {
 //!         Event::Peers { lookup: l, peers } if l == lookup => Some(peers),
 //!         _ => None,
 //!     })
 //!     .flatten()
 //!     .collect();
-//! assert_eq!(peers, vec!["127.0.0.1:6881".parse::<SocketAddrV4>().unwrap()]);
+//! assert_eq!(peers, vec!["127.0.0.1:6881".parse::<SocketAddr>().unwrap()]);
 //! ```
 pub mod id;
 pub mod krpc;

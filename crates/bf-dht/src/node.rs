@@ -5,16 +5,21 @@
 //! Every store is bounded: the routing table (161 × K contacts), queries in flight, lookups,
 //! a lookup's candidates, torrents and peers per torrent, and the per-sender rate limiter;
 //! queries beyond a sender's rate are dropped unanswered.
+//!
+//! A node runs over one address family, IPv4 or IPv6 ([`Config::ipv6`]): BEP 32 makes them
+//! two separate DHTs. It takes datagrams from, sends to and keeps contacts of its own
+//! family only; contacts of the other family in answers are dropped (it could not reach
+//! them), peers of either family are reported.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use sha1::{Digest, Sha1};
 
 use crate::id::NodeId;
-use crate::krpc::{Body, Contact, KrpcError, Message, Query, Reply, MAX_VALUES};
+use crate::krpc::{Body, Contact, KrpcError, Message, Query, Reply, Want, MAX_VALUES};
 use crate::routing::{RoutingTable, K};
 
 /// Settings of a [`Node`].
@@ -46,6 +51,8 @@ pub struct Config {
     pub refresh: Duration,
     /// Seed of the node's randomness (token secrets, transaction ids).
     pub seed: u64,
+    /// The node's address family: IPv6 (BEP 32's DHT) or IPv4 (BEP 5's).
+    pub ipv6: bool,
 }
 
 impl Default for Config {
@@ -64,6 +71,7 @@ impl Default for Config {
             max_senders: 4096,
             refresh: Duration::from_secs(15 * 60),
             seed: 0,
+            ipv6: false,
         }
     }
 }
@@ -79,8 +87,8 @@ pub enum Event {
     Peers {
         /// The lookup.
         lookup: LookupId,
-        /// Peers, each once per lookup.
-        peers: Vec<SocketAddrV4>,
+        /// Peers, each once per lookup (of either family: BEP 32 lets `values` hold both).
+        peers: Vec<SocketAddr>,
     },
     /// A lookup is over; `announced` nodes were told of our port.
     LookupDone {
@@ -117,7 +125,7 @@ enum Ask {
 #[derive(Debug, Clone)]
 struct Candidate {
     id: Option<NodeId>,
-    addr: SocketAddrV4,
+    addr: SocketAddr,
     state: Ask,
     token: Option<Vec<u8>>,
 }
@@ -129,7 +137,7 @@ struct Lookup {
     peers: bool,
     announce: Option<u16>,
     candidates: Vec<Candidate>,
-    found: Vec<SocketAddrV4>,
+    found: Vec<SocketAddr>,
     started: Instant,
     announcing: usize,
     announced: usize,
@@ -141,7 +149,7 @@ const MAX_CANDIDATES: usize = 64;
 const MAX_FOUND: usize = 500;
 
 impl Lookup {
-    fn add(&mut self, id: Option<NodeId>, addr: SocketAddrV4) {
+    fn add(&mut self, id: Option<NodeId>, addr: SocketAddr) {
         if let Some(c) = self.candidates.iter_mut().find(|c| c.addr == addr) {
             if c.id.is_none() {
                 c.id = id;
@@ -187,7 +195,7 @@ impl Lookup {
 
 #[derive(Debug)]
 struct Pending {
-    to: SocketAddrV4,
+    to: SocketAddr,
     sent: Instant,
     lookup: Option<LookupId>,
     announce: bool,
@@ -211,11 +219,11 @@ pub struct Node {
     lookups: HashMap<LookupId, Lookup>,
     next_lookup: u64,
     /// Announced peers per torrent, with when they announced.
-    store: HashMap<NodeId, Vec<(SocketAddrV4, Instant)>>,
+    store: HashMap<NodeId, Vec<(SocketAddr, Instant)>>,
     secrets: [[u8; 16]; 2],
     rotated: Instant,
-    senders: HashMap<SocketAddrV4, Bucket>,
-    out: VecDeque<(SocketAddrV4, Vec<u8>)>,
+    senders: HashMap<SocketAddr, Bucket>,
+    out: VecDeque<(SocketAddr, Vec<u8>)>,
     events: VecDeque<Event>,
     last_refresh: Instant,
     stats: Stats,
@@ -270,14 +278,35 @@ impl Node {
         self.store.len()
     }
 
+    /// Whether the node runs over IPv6 (else IPv4).
+    pub fn is_ipv6(&self) -> bool {
+        self.cfg.ipv6
+    }
+
+    /// Whether `addr` is of the node's family. An IPv4-mapped IPv6 address counts as
+    /// neither: an IPv6-only socket cannot reach it, and on IPv4 it is not an IPv4 address.
+    pub fn is_own_family(&self, addr: &SocketAddr) -> bool {
+        of_family(addr, self.cfg.ipv6)
+    }
+
+    /// Whether a `find_node` or `get_peers` with `want` asks for our family's contacts
+    /// (the only ones we have). Absent, it asks for the family it came over: ours.
+    fn wants_ours(&self, want: Option<Want>) -> bool {
+        want.is_none_or(|w| if self.cfg.ipv6 { w.v6 } else { w.v4 })
+    }
+
     /// Joins the network through `addrs` (ids unknown): a lookup of our own id that starts
-    /// from them as well as from the table.
-    pub fn bootstrap(&mut self, addrs: &[SocketAddrV4], now: Instant) -> Option<LookupId> {
+    /// from them as well as from the table. Addresses of the other family are skipped.
+    pub fn bootstrap(&mut self, addrs: &[SocketAddr], now: Instant) -> Option<LookupId> {
         self.start(self.id, false, None, addrs, now)
     }
 
     /// Asks `addr` for a ping: it enters the table if it answers (a peer's PORT message).
-    pub fn ping(&mut self, addr: SocketAddrV4, now: Instant) {
+    /// An address of the other family is ignored.
+    pub fn ping(&mut self, addr: SocketAddr, now: Instant) {
+        if !self.is_own_family(&addr) {
+            return;
+        }
         let id = self.id;
         self.query(
             addr,
@@ -308,7 +337,7 @@ impl Node {
         target: NodeId,
         peers: bool,
         announce: Option<u16>,
-        extra: &[SocketAddrV4],
+        extra: &[SocketAddr],
         now: Instant,
     ) -> Option<LookupId> {
         if self.lookups.len() >= self.cfg.max_lookups {
@@ -329,7 +358,7 @@ impl Node {
         for c in self.table.closest(&target, K * 2) {
             l.add(Some(c.id), c.addr);
         }
-        for a in extra {
+        for a in extra.iter().filter(|a| self.is_own_family(a)) {
             l.add(None, *a);
         }
         self.lookups.insert(id, l);
@@ -338,7 +367,7 @@ impl Node {
     }
 
     /// The next datagram to send.
-    pub fn poll_transmit(&mut self) -> Option<(SocketAddrV4, Vec<u8>)> {
+    pub fn poll_transmit(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
         self.out.pop_front()
     }
 
@@ -408,13 +437,19 @@ impl Node {
     /// except a query we could not read, which gets a KRPC error when its id was readable).
     pub fn handle(
         &mut self,
-        from: SocketAddrV4,
+        from: SocketAddr,
         datagram: &[u8],
         now: Instant,
     ) -> Result<(), KrpcError> {
         if from.port() == 0 {
             self.stats.malformed += 1;
             return Err(KrpcError::Field("source port"));
+        }
+        // Not from our DHT (a socket of the other family cannot hand us one; a caller's
+        // mix-up is dropped rather than answered over the wrong network).
+        if !self.is_own_family(&from) {
+            self.stats.malformed += 1;
+            return Err(KrpcError::Field("source address family"));
         }
         let msg = match Message::decode(datagram) {
             Ok(m) => m,
@@ -474,7 +509,7 @@ impl Node {
         Ok(())
     }
 
-    fn take_pending(&mut self, tid: &[u8], from: SocketAddrV4) -> Option<Pending> {
+    fn take_pending(&mut self, tid: &[u8], from: SocketAddr) -> Option<Pending> {
         let t = u16::from_be_bytes(<[u8; 2]>::try_from(tid).ok()?);
         // An answer from another address than we asked is not taken.
         if self.inflight.get(&t)?.to != from {
@@ -483,7 +518,7 @@ impl Node {
         self.inflight.remove(&t)
     }
 
-    fn allow(&mut self, from: SocketAddrV4, now: Instant) -> bool {
+    fn allow(&mut self, from: SocketAddr, now: Instant) -> bool {
         if self.senders.len() >= self.cfg.max_senders && !self.senders.contains_key(&from) {
             self.senders.clear();
         }
@@ -502,23 +537,30 @@ impl Node {
         true
     }
 
-    fn token(&self, ip: Ipv4Addr, secret: usize) -> Vec<u8> {
+    fn token(&self, ip: IpAddr, secret: usize) -> Vec<u8> {
         let mut h = Sha1::new();
         h.update(self.secrets[secret]);
-        h.update(ip.octets());
+        match ip {
+            IpAddr::V4(v4) => h.update(v4.octets()),
+            IpAddr::V6(v6) => h.update(v6.octets()),
+        }
         h.finalize()[..8].to_vec()
     }
 
-    fn answer(&mut self, from: SocketAddrV4, tid: Vec<u8>, query: Query, now: Instant) {
+    fn answer(&mut self, from: SocketAddr, tid: Vec<u8>, query: Query, now: Instant) {
         self.stats.answered += 1;
         let mut reply = Reply::default();
         match query {
             Query::Ping => {}
-            Query::FindNode { target } => reply.nodes = self.table.closest(&target, K),
-            Query::GetPeers { info_hash } => {
-                reply.token = Some(self.token(*from.ip(), 0));
+            Query::FindNode { target, want } => {
+                if self.wants_ours(want) {
+                    reply.nodes = self.table.closest(&target, K);
+                }
+            }
+            Query::GetPeers { info_hash, want } => {
+                reply.token = Some(self.token(from.ip(), 0));
                 let ttl = self.cfg.peer_ttl;
-                let values: Vec<SocketAddrV4> = self
+                let values: Vec<SocketAddr> = self
                     .store
                     .get(&info_hash)
                     .map(|p| {
@@ -531,7 +573,9 @@ impl Node {
                     })
                     .unwrap_or_default();
                 if values.is_empty() {
-                    reply.nodes = self.table.closest(&info_hash, K);
+                    if self.wants_ours(want) {
+                        reply.nodes = self.table.closest(&info_hash, K);
+                    }
                 } else {
                     reply.values = values;
                 }
@@ -542,7 +586,7 @@ impl Node {
                 implied_port,
                 token,
             } => {
-                let ip = *from.ip();
+                let ip = from.ip();
                 if token != self.token(ip, 0) && token != self.token(ip, 1) {
                     self.stats.bad_tokens += 1;
                     self.send(
@@ -559,7 +603,7 @@ impl Node {
                 }
                 let port = if implied_port { from.port() } else { port };
                 if port != 0 {
-                    self.store_peer(info_hash, SocketAddrV4::new(ip, port), now);
+                    self.store_peer(info_hash, SocketAddr::new(ip, port), now);
                 }
             }
         }
@@ -573,7 +617,7 @@ impl Node {
         );
     }
 
-    fn store_peer(&mut self, info_hash: NodeId, peer: SocketAddrV4, now: Instant) {
+    fn store_peer(&mut self, info_hash: NodeId, peer: SocketAddr, now: Instant) {
         if !self.store.contains_key(&info_hash) && self.store.len() >= self.cfg.max_torrents {
             // Full: the torrent with the stalest announce makes room.
             if let Some(oldest) = self
@@ -593,13 +637,17 @@ impl Node {
         }
     }
 
-    fn send(&mut self, to: SocketAddrV4, msg: Message) {
+    fn send(&mut self, to: SocketAddr, msg: Message) {
+        // Every address reaching here was checked; this keeps it so whatever changes.
+        if !self.is_own_family(&to) {
+            return;
+        }
         let bytes = msg.encode(&self.cfg.client);
         self.out.push_back((to, bytes));
     }
 
-    fn query(&mut self, to: SocketAddrV4, query: Query, id: NodeId, pending: Pending) -> bool {
-        if self.inflight.len() >= self.cfg.max_inflight {
+    fn query(&mut self, to: SocketAddr, query: Query, id: NodeId, pending: Pending) -> bool {
+        if self.inflight.len() >= self.cfg.max_inflight || !self.is_own_family(&to) {
             return false;
         }
         // Two-byte transaction ids, as libtorrent's; one not in use.
@@ -654,13 +702,15 @@ impl Node {
                 let target = l.target;
                 l.candidates
                     .sort_by_key(|c| c.id.map_or([0xff; 20], |id| id.distance(&target)));
+                let ipv6 = self.cfg.ipv6;
+                // Contacts of the other family cannot be asked from here.
                 for n in r.nodes {
-                    if n.id != self.id {
+                    if n.id != self.id && of_family(&n.addr, ipv6) {
                         l.add(Some(n.id), n.addr);
                     }
                 }
                 if l.peers {
-                    let fresh: Vec<SocketAddrV4> = r
+                    let fresh: Vec<SocketAddr> = r
                         .values
                         .into_iter()
                         .filter(|a| !l.found.contains(a))
@@ -694,7 +744,7 @@ impl Node {
             .count();
         let room = self.cfg.alpha.saturating_sub(asked);
         // Only the K closest live candidates are worth asking.
-        let next: Vec<SocketAddrV4> = l
+        let next: Vec<SocketAddr> = l
             .candidates
             .iter()
             .filter(|c| c.state != Ask::Failed)
@@ -706,10 +756,14 @@ impl Node {
         let (target, peers) = (l.target, l.peers);
         let id = self.id;
         for addr in next {
+            // No `want`: the answer then holds contacts of our family, all we can use.
             let q = if peers {
-                Query::GetPeers { info_hash: target }
+                Query::GetPeers {
+                    info_hash: target,
+                    want: None,
+                }
             } else {
-                Query::FindNode { target }
+                Query::FindNode { target, want: None }
             };
             let sent = self.query(
                 addr,
@@ -749,7 +803,7 @@ impl Node {
             return;
         };
         let target = l.target;
-        let to: Vec<(SocketAddrV4, Vec<u8>)> = l
+        let to: Vec<(SocketAddr, Vec<u8>)> = l
             .candidates
             .iter()
             .filter(|c| c.state == Ask::Replied)
@@ -797,6 +851,15 @@ impl Node {
                 p.lookup = None;
             }
         }
+    }
+}
+
+/// Whether `addr` belongs to the IPv6 DHT (`ipv6`) or the IPv4 one; see
+/// [`Node::is_own_family`].
+fn of_family(addr: &SocketAddr, ipv6: bool) -> bool {
+    match addr {
+        SocketAddr::V4(_) => !ipv6,
+        SocketAddr::V6(a) => ipv6 && a.ip().to_ipv4_mapped().is_none(),
     }
 }
 

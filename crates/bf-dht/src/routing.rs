@@ -3,7 +3,7 @@
 //! place of a node that stopped answering, so a flood of made-up contacts cannot push out
 //! the nodes that work, and the table never holds more than 161 × K contacts.
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::id::NodeId;
@@ -80,7 +80,7 @@ impl RoutingTable {
     }
 
     /// A query to `addr` went unanswered.
-    pub fn failed(&mut self, addr: SocketAddrV4) {
+    pub fn failed(&mut self, addr: SocketAddr) {
         for b in &mut self.buckets {
             if let Some(i) = b.iter().position(|e| e.contact.addr == addr) {
                 b[i].failures += 1;
@@ -116,6 +116,7 @@ impl RoutingTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::SocketAddrV4;
 
     fn contact(first: u8, last: u8, port: u16) -> Contact {
         let mut id = [0u8; 20];
@@ -123,7 +124,7 @@ mod tests {
         id[19] = last;
         Contact {
             id: NodeId(id),
-            addr: SocketAddrV4::new([127, 0, 0, 1].into(), port),
+            addr: SocketAddrV4::new([127, 0, 0, 1].into(), port).into(),
         }
     }
 
@@ -140,8 +141,8 @@ mod tests {
         }
         assert_eq!(t.len(), K);
         // Once one stops answering, a newcomer takes its place.
-        t.failed(SocketAddrV4::new([127, 0, 0, 1].into(), 1000));
-        t.failed(SocketAddrV4::new([127, 0, 0, 1].into(), 1000));
+        t.failed(SocketAddrV4::new([127, 0, 0, 1].into(), 1000).into());
+        t.failed(SocketAddrV4::new([127, 0, 0, 1].into(), 1000).into());
         assert!(t.seen(contact(0x80, 250, 9000), now));
         assert_eq!(t.len(), K);
     }

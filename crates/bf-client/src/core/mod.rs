@@ -101,8 +101,8 @@ pub struct CoreConfig {
     pub repair_rate: u32,
     /// Repair symbols one peer may ask for at once.
     pub repair_burst: u32,
-    /// The UDP port of our DHT node, told to peers that run one (the PORT message); `None`
-    /// when we run none. Set by the session.
+    /// The UDP port of our DHT nodes (IPv4's and IPv6's share it), told to peers that run
+    /// one (the PORT message); `None` when we run none. Set by the session.
     pub dht_port: Option<u16>,
     /// Peer exchange (BEP 11, ut_pex) with peers that offer it; never for private torrents.
     pub pex: bool,
