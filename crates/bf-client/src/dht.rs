@@ -196,6 +196,17 @@ impl DhtNode {
         port: u16,
         extra: &[String],
     ) -> Result<DhtNode, DhtError> {
+        DhtNode::start_with_id(cfg, bind, port, extra, NodeId(rand::random()))
+    }
+
+    /// [`DhtNode::start`] with node id `id`.
+    fn start_with_id(
+        cfg: &DhtConfig,
+        bind: IpAddr,
+        port: u16,
+        extra: &[String],
+        id: NodeId,
+    ) -> Result<DhtNode, DhtError> {
         let want = SocketAddr::new(bind, port);
         let ipv6 = want.is_ipv6();
         let std_socket = bind_udp(want).map_err(|source| DhtError::Bind { addr: want, source })?;
@@ -216,7 +227,6 @@ impl DhtNode {
         boot.dedup();
         let routers = cfg.public_routers;
         let now = Instant::now();
-        let id = NodeId(rand::random());
         let node = Node::new(
             id,
             Config {
@@ -314,8 +324,8 @@ impl DhtNodes {
     /// Starts the nodes for a session bound to `bind`: an IPv4 address gets an IPv4 node,
     /// an IPv6 one an IPv6 node, an unspecified one (`0.0.0.0` or `::`) an IPv4 node on all
     /// IPv4 addresses and, if the machine has IPv6, an IPv6 node on `[::]` with the same
-    /// port number (without IPv6 that is only logged at debug level). See
-    /// [`DhtNode::start`] for `port` and `extra`.
+    /// port number and the same node id (without IPv6 that is only logged at debug
+    /// level). See [`DhtNode::start`] for `port` and `extra`.
     pub fn start(
         cfg: &DhtConfig,
         bind: IpAddr,
@@ -327,12 +337,15 @@ impl DhtNodes {
                 cfg, bind, port, extra,
             )?]));
         }
-        let v4 = DhtNode::start(cfg, IpAddr::V4(Ipv4Addr::UNSPECIFIED), port, extra)?;
-        let v6 = match DhtNode::start(
+        // One id in both DHTs, as BEP 32 recommends.
+        let id = NodeId(rand::random());
+        let v4 = DhtNode::start_with_id(cfg, IpAddr::V4(Ipv4Addr::UNSPECIFIED), port, extra, id)?;
+        let v6 = match DhtNode::start_with_id(
             cfg,
             IpAddr::V6(Ipv6Addr::UNSPECIFIED),
             v4.local_addr().port(),
             extra,
+            id,
         ) {
             Ok(n) => Some(n),
             Err(e) => {
