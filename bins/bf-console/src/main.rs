@@ -99,7 +99,7 @@ pub struct RunArgs {
     dht: DhtArgs,
     /// Do not look for peers on the local network by multicast (BEP 14 local service
     /// discovery, on the --bind address's interface; never for private torrents).
-    #[arg(long, env = "BF_NO_LSD")]
+    #[arg(long, env = "BF_NO_LSD", value_parser = clap::builder::BoolishValueParser::new())]
     no_lsd: bool,
     /// Exit once the download is complete instead of seeding.
     #[arg(long)]
