@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Benchmark (not a test): bf-maketorrent hashing against mktorrent and sha1sum on one warm
-# 1 GiB file, plus the SHA-1 limit (RustCrypto sha1, one core, data in memory).
+# Benchmark (not a test): bf-maketorrent hashing against mktorrent, intermodal (imdl) and
+# sha1sum on one warm 1 GiB file, plus the SHA-1 limit (RustCrypto sha1, one core, data in
+# memory); and `bf-console verify` against `imdl torrent verify` on the same file.
 #
-# Usage: scripts/bench-maketorrent.sh     (BENCH_DIR=/tmp/bf-bench, RUNS=5, HYPERFINE=0)
+# Set-up (not CI): mktorrent from Debian, and `cargo install --locked imdl` (0.1.16).
+#
+# Usage: scripts/bench-maketorrent.sh     (BENCH_DIR=/tmp/bf-bench, RUNS=5, HYPERFINE=0,
+#                                          VERIFY=1)
 # HYPERFINE=1 times with hyperfine (each command's runs back to back) instead of the default
 # interleaved rounds with /usr/bin/time, which share out background load fairly.
 # The file is made once and reused; the page cache is warmed before timing, so this measures
@@ -22,9 +26,16 @@ if [ ! -f "$FILE" ] || [ "$(stat -c %s "$FILE")" -ne 1073741824 ]; then
     mv "$FILE.part" "$FILE"
 fi
 
+VERIFY=${VERIFY:-1}
 cargo build --release -q -p bf-maketorrent-bin
 BF="$PWD/target/release/bf-maketorrent"
+if [ "$VERIFY" = 1 ]; then
+    cargo build --release -q -p bf-console-bin
+    BFC="$PWD/target/release/bf-console"
+fi
 command -v mktorrent >/dev/null || { echo "mktorrent is not installed" >&2; exit 1; }
+command -v imdl >/dev/null || { echo "imdl is not installed: cargo install --locked imdl" >&2; exit 1; }
+IMDL_VERSION=$(imdl --version)
 
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "load average: $LOAD (other work on the machine skews wall times; CPU times less so)" >&2
@@ -32,26 +43,42 @@ echo "warming the page cache" >&2
 cat "$FILE" > /dev/null
 cat "$FILE" > /dev/null
 
-# Same piece size for both makers (1 MiB, also bf-maketorrent's automatic choice for 1 GiB),
+# Same piece size for every maker (1 MiB, also bf-maketorrent's automatic choice for 1 GiB),
 # and the same info-hash: checked, so the comparison is of equal work.
+IMDL_MAKE="imdl -q torrent create -i $FILE -a $URL -p 1mib -o $BENCH_DIR/imdl.torrent --force --no-created-by --no-creation-date"
 "$BF" "$FILE" "$URL" -o "$BENCH_DIR/bf.torrent" --force --no-date > /dev/null 2>&1
 rm -f "$BENCH_DIR/mk.torrent"
 mktorrent -t 2 -l 20 -a "$URL" -o "$BENCH_DIR/mk.torrent" "$FILE" > /dev/null
-bf_hash=$("$BF" retrack "$BENCH_DIR/bf.torrent" "$URL" -o "$BENCH_DIR/check1.torrent" --force | awk '/info-hash/ {print $2}')
-mk_hash=$("$BF" retrack "$BENCH_DIR/mk.torrent" "$URL" -o "$BENCH_DIR/check2.torrent" --force | awk '/info-hash/ {print $2}')
-if [ "$bf_hash" != "$mk_hash" ]; then
-    echo "info-hashes differ: bf-maketorrent $bf_hash, mktorrent $mk_hash" >&2
-    exit 1
-fi
-echo "same info-hash from both makers: $bf_hash" >&2
+$IMDL_MAKE > /dev/null 2>&1
+info_hash() {
+    "$BF" retrack "$1" "$URL" -o "$BENCH_DIR/check.torrent" --force | awk '/info-hash/ {print $2}'
+}
+bf_hash=$(info_hash "$BENCH_DIR/bf.torrent")
+for other in mk imdl; do
+    other_hash=$(info_hash "$BENCH_DIR/$other.torrent")
+    if [ "$bf_hash" != "$other_hash" ]; then
+        echo "info-hashes differ: bf-maketorrent $bf_hash, $other $other_hash" >&2
+        exit 1
+    fi
+done
+echo "same info-hash from bf-maketorrent, mktorrent and imdl: $bf_hash" >&2
 
 declare -A CMDS=(
     [bf-maketorrent]="$BF $FILE $URL -o $BENCH_DIR/bf.torrent --force --no-date"
     [bf-maketorrent-1thread]="$BF $FILE $URL -o $BENCH_DIR/bf.torrent --force --no-date --threads 1"
     [mktorrent-t2]="rm -f $BENCH_DIR/mk.torrent; mktorrent -t 2 -l 20 -a $URL -o $BENCH_DIR/mk.torrent $FILE"
+    [imdl]="$IMDL_MAKE"
     [sha1sum]="sha1sum $FILE"
 )
-ORDER=(bf-maketorrent bf-maketorrent-1thread mktorrent-t2 sha1sum)
+ORDER=(bf-maketorrent bf-maketorrent-1thread mktorrent-t2 imdl sha1sum)
+if [ "$VERIFY" = 1 ]; then
+    # Both check the same torrent against the same file; both must say it matches.
+    "$BFC" verify "$BENCH_DIR/bf.torrent" "$FILE" > /dev/null
+    imdl -q torrent verify -i "$BENCH_DIR/bf.torrent" -c "$FILE"
+    CMDS[bf-console-verify]="$BFC verify $BENCH_DIR/bf.torrent $FILE"
+    CMDS[imdl-verify]="imdl -q torrent verify -i $BENCH_DIR/bf.torrent -c $FILE"
+    ORDER+=(bf-console-verify imdl-verify)
+fi
 RESULTS="$BENCH_DIR/results.txt"
 : > "$RESULTS"
 
@@ -95,7 +122,7 @@ limit_mib=$(echo "$limit_line" | sed -E 's/.*\[([^]]*)\].*/\1/' | awk '{v=$3; u=
 
 echo
 echo "## results: 1 GiB, warm page cache, median of $RUNS runs (wall and CPU medians taken separately)"
-echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores"
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $IMDL_VERSION, $(mktorrent -h 2>&1 | head -1 | cut -d' ' -f1-2)"
 echo "load average before the run: $LOAD"
 printf '%-24s %10s %10s %12s %16s\n' program "wall s" MiB/s "CPU s" "MiB per CPU-s"
 while read -r name secs cpu; do
@@ -104,9 +131,16 @@ while read -r name secs cpu; do
 done < "$RESULTS"
 bf=$(awk '$1=="bf-maketorrent" {print $2}' "$RESULTS")
 mk=$(awk '$1=="mktorrent-t2" {print $2}' "$RESULTS")
+im=$(awk '$1=="imdl" {print $2}' "$RESULTS")
 sh=$(awk '$1=="sha1sum" {print $2}' "$RESULTS")
 printf 'bf-maketorrent vs mktorrent -t 2: %.2fx faster\n' "$(echo "$mk / $bf" | bc -l)"
+printf 'bf-maketorrent vs imdl:           %.2fx faster\n' "$(echo "$im / $bf" | bc -l)"
 printf 'bf-maketorrent vs sha1sum:        %.2fx faster\n' "$(echo "$sh / $bf" | bc -l)"
+if [ "$VERIFY" = 1 ]; then
+    bv=$(awk '$1=="bf-console-verify" {print $2}' "$RESULTS")
+    iv=$(awk '$1=="imdl-verify" {print $2}' "$RESULTS")
+    printf 'bf-console verify vs imdl torrent verify: %.2fx faster\n' "$(echo "$iv / $bv" | bc -l)"
+fi
 if [ -n "$limit_mib" ]; then
     cores=$(nproc)
     printf 'SHA-1 limit: %.0f MiB/s per core, x %d cores = %.0f MiB/s; bf-maketorrent reaches %.1f%% of it\n' \
