@@ -76,6 +76,7 @@ fn to_json(m: &Metainfo) -> serde_json::Value {
         "piece_length": m.piece_length(),
         "piece_count": m.piece_count(),
         "private": m.is_private(),
+        "source": m.source(),
         "files": files,
         "trackers": m.trackers(),
         "nodes": nodes,
@@ -131,6 +132,9 @@ fn to_text(m: &Metainfo, path: &Path) -> String {
         ),
     );
     line("private", if m.is_private() { "yes" } else { "no" });
+    if let Some(src) = m.source() {
+        line("source", &clean(src));
+    }
     let trackers = m.trackers();
     if trackers.is_empty() {
         line("trackers", "none (trackerless)");

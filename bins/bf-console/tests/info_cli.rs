@@ -295,3 +295,27 @@ fn a_failing_standard_output_is_a_clean_error() {
         );
     }
 }
+
+#[test]
+fn the_source_key_is_shown() {
+    use bf_metainfo::{CreateOptions, Source};
+    let dir = bf_testkit::temp_dir();
+    let file = dir.path().join("x.bin");
+    std::fs::write(&file, vec![1u8; 5000]).unwrap();
+    let opts = CreateOptions {
+        source: Some("TRACKER-X".into()),
+        ..CreateOptions::default()
+    };
+    let m = bf_metainfo::create(&Source::scan(&file).unwrap(), &opts, &mut |_| {}).unwrap();
+    assert_eq!(m.source(), Some("TRACKER-X"));
+    let path = dir.path().join("x.torrent");
+    std::fs::write(&path, m.to_bytes()).unwrap();
+    let text = String::from_utf8(info(&[], &path).stdout).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("source") && l.contains("TRACKER-X")),
+        "{text}"
+    );
+    let json = String::from_utf8(info(&["--json"], &path).stdout).unwrap();
+    assert!(json.contains(r#""source":"TRACKER-X""#), "{json}");
+}

@@ -73,6 +73,7 @@ pub struct Metainfo {
     single_file: bool,
     total_length: u64,
     private: bool,
+    source: Option<String>,
     announce: Option<String>,
     announce_list: Vec<Vec<String>>,
     nodes: Vec<Node>,
@@ -149,6 +150,7 @@ impl Metainfo {
             single_file: parsed.single_file,
             total_length: parsed.total_length,
             private: parsed.private,
+            source: parsed.source,
             announce,
             announce_list,
             nodes,
@@ -307,6 +309,11 @@ impl Metainfo {
         self.private
     }
 
+    /// The info dictionary's `source` key (a private tracker's tag), if it is text.
+    pub fn source(&self) -> Option<&str> {
+        self.source.as_deref()
+    }
+
     /// The `announce` URL, if any.
     pub fn announce(&self) -> Option<&str> {
         self.announce.as_deref()
@@ -390,6 +397,7 @@ struct ParsedInfo {
     single_file: bool,
     total_length: u64,
     private: bool,
+    source: Option<String>,
 }
 
 fn parse_info(info: &Dict<'_>) -> Result<ParsedInfo, MetainfoError> {
@@ -419,6 +427,13 @@ fn parse_info(info: &Dict<'_>) -> Result<ParsedInfo, MetainfoError> {
         None => false,
         Some(v) => int_of(v, "info.private")? != 0,
     };
+    // Informational (private trackers' cross-seeding tag): a key that is not text is kept in
+    // the info-hash but not shown.
+    let source = info
+        .get(b"source")
+        .and_then(|v| v.as_bytes())
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .map(str::to_string);
 
     let (files, single_file) = match (info.get(b"files"), info.get(b"length")) {
         (Some(_), Some(_)) => {
@@ -468,6 +483,7 @@ fn parse_info(info: &Dict<'_>) -> Result<ParsedInfo, MetainfoError> {
         single_file,
         total_length,
         private,
+        source,
     })
 }
 
