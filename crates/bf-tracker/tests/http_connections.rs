@@ -28,6 +28,11 @@ async fn start() -> (
         port: bf_testkit::free_port(),
         log_requests: false,
         udp: false,
+        // 3,000 announces from 127.0.0.1 as fast as they go: no per-address rate limit.
+        limits: bf_tracker::Limits {
+            requests_per_ip: 0,
+            ..bf_tracker::Limits::default()
+        },
         ..ServerConfig::default()
     };
     let t = Tracker::bind(cfg).await.unwrap();

@@ -196,3 +196,117 @@ pub fn artifacts_dir() -> PathBuf {
 pub fn content(len: usize, seed: u8) -> Vec<u8> {
     bf_testkit::pseudo_random_bytes(len, u64::from(seed))
 }
+
+/// An HTTP answer: status, headers (names lowercased) and body.
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The first header called `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// GET `target` over a fresh connection, with the answer's headers.
+pub fn http_get_full(port: u16, target: &str) -> Answer {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    parse_answer(&buf).unwrap_or_else(|| panic!("GET {target}: no HTTP answer in {buf:?}"))
+}
+
+/// Splits a whole `Connection: close` HTTP answer.
+pub fn parse_answer(buf: &[u8]) -> Option<Answer> {
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&buf[..split]).to_string();
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Some(Answer {
+        status,
+        headers,
+        body: buf[split + 4..].to_vec(),
+    })
+}
+
+/// A TCP connection to the tracker on 127.0.0.1:`port` from the loopback address `source`
+/// (127.0.0.2 and so on: all of 127.0.0.0/8 is this machine), as a client elsewhere would
+/// come from an address of its own.
+pub fn connect_from(source: &str, port: u16) -> std::io::Result<TcpStream> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    rt.block_on(async {
+        let sock = tokio::net::TcpSocket::new_v4()?;
+        sock.bind(format!("{source}:0").parse().unwrap())?;
+        let s = sock.connect(([127, 0, 0, 1], port).into()).await?;
+        let s = s.into_std()?;
+        s.set_nonblocking(false)?;
+        Ok(s)
+    })
+}
+
+/// GET `target` from the loopback address `source`; `None` when the connection is closed
+/// or reset without an answer.
+pub fn http_get_from(source: &str, port: u16, target: &str) -> Option<Answer> {
+    let mut s = connect_from(source, port).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    parse_answer(&buf)
+}
+
+/// `h` percent-encoded, for an `info_hash=` parameter.
+pub fn hash_param(h: &InfoHash) -> String {
+    let mut q = String::new();
+    bf_tracker::query::percent_encode(h.as_bytes(), &mut q);
+    q
+}
+
+/// An announce target for `h` from a peer on `port` with `left` bytes to go.
+pub fn announce_target(h: &InfoHash, port: u16, left: u64, event: &str) -> String {
+    format!(
+        "/announce?info_hash={}&peer_id=-BF0100-{port:012}&port={port}&left={left}{}",
+        hash_param(h),
+        if event.is_empty() {
+            String::new()
+        } else {
+            format!("&event={event}")
+        }
+    )
+}
+
+/// The `failure reason` of a bencoded tracker answer, if it is one.
+pub fn failure_reason(body: &[u8]) -> Option<String> {
+    let v = bf_bencode::decode(body).ok()?;
+    let f = v.as_dict()?.get(b"failure reason")?.as_bytes()?.to_vec();
+    Some(String::from_utf8_lossy(&f).into_owned())
+}
+
+/// The soft limit on open files of this process (`ulimit -n`), if readable.
+pub fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}

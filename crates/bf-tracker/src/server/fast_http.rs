@@ -15,7 +15,16 @@
 //! the reactor registration, task and wake-ups that cost a tokio connection about as much
 //! again (measured: 0.81× opentracker's announces per CPU-second with a task per
 //! connection, 1.14–1.28× answered inline).
+//!
+//! Limits (see `limits.rs`): a connection pays for its first request at accept
+//! (`--max-requests-per-ip`); one over the rate is answered `too many requests` if its
+//! announce is already there, else closed. A connection that needs a task needs a place
+//! among `--max-connections`: when all are taken the one idle longest gives way, and when
+//! none is idle the newcomer is closed at once. One answered inline holds nothing past
+//! the accept, so it needs no place. No connection outlives [`HEAD_TIMEOUT`] waiting for
+//! a request (first or next), nor [`IO_TIMEOUT`] without a byte moving.
 
+use std::future::Future;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
@@ -31,12 +40,16 @@ use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::{http, unix_now, Shared};
+use super::limits::ConnSlot;
+use super::{http, unix_now, LimitHit, Shared};
 use crate::clf::LogEntry;
 
 /// Longest a client may take to send one request head: a connection that trickles bytes
 /// (slowloris) is closed instead of holding a socket.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a connection may go without a byte moving either way while an answer is being
+/// written (a client that stops reading) or hyper is serving it.
+const IO_TIMEOUT: Duration = Duration::from_secs(20);
 /// Largest request head taken on this path (a scrape of 300 info-hashes is about 18 KB);
 /// larger ones go to hyper, which refuses them with 431.
 const MAX_HEAD: usize = 32 << 10;
@@ -119,6 +132,49 @@ fn accept_loop(
     }
 }
 
+/// The whole answer to a request over `--max-requests-per-ip` on the lean path.
+const TOO_MANY_ANSWER: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\
+Content-Length: 39\r\nConnection: close\r\n\r\nd14:failure reason17:too many requestse";
+
+/// Logs (once a minute) that an address asks faster than allowed.
+fn too_fast(st: &Shared, peer: SocketAddr) {
+    st.limit_hit(LimitHit::RequestRate, || {
+        format!(
+            "{} asked more than {} times in a second (--max-requests-per-ip): its requests \
+             are refused",
+            peer.ip().to_canonical(),
+            st.cfg.limits.requests_per_ip
+        )
+    });
+}
+
+/// A place among `--max-connections` for a connection that needs a task, or `None`
+/// (close it).
+fn admit(st: &Shared) -> Option<ConnSlot> {
+    let max = st.conns.max();
+    match st.conns.admit() {
+        Ok((slot, false)) => Some(slot),
+        Ok((slot, true)) => {
+            st.limit_hit(LimitHit::Connections, || {
+                format!(
+                    "{max} HTTP connections open (--max-connections): the longest idle are \
+                     closed for new ones"
+                )
+            });
+            Some(slot)
+        }
+        Err(()) => {
+            st.limit_hit(LimitHit::Connections, || {
+                format!(
+                    "{max} HTTP connections open (--max-connections), none idle: new ones \
+                     are closed at accept"
+                )
+            });
+            None
+        }
+    }
+}
+
 /// Answers a `Connection: close` announce or scrape that is already readable, or hands the
 /// connection to a task.
 fn answer_or_spawn(
@@ -128,6 +184,8 @@ fn answer_or_spawn(
     app: &Router,
     out: &mut Vec<u8>,
 ) {
+    // The connection pays for its first request here.
+    let allowed = st.rate.allow(peer.ip());
     if stream.set_nonblocking(true).is_err() {
         return;
     }
@@ -142,7 +200,14 @@ fn answer_or_spawn(
     if let Head::Fast(head) = parse_head(read) {
         // Exactly one request and nothing after it (a full buffer may hide more): closing
         // with unread input would reset the connection and could destroy the answer.
-        if !head.keep_alive && head.len == n && n < FIRST_READ {
+        let alone = head.len == n && n < FIRST_READ;
+        if alone && !allowed {
+            // Told why, kept alive or not; a fresh socket's buffer takes these bytes.
+            too_fast(st, peer);
+            let _ = (&stream).write(TOO_MANY_ANSWER);
+            return;
+        }
+        if alone && !head.keep_alive {
             answer(st, read, &head, peer, out);
             let rest = match (&stream).write(out) {
                 // The whole answer is in the socket buffer; closing sends it, then FIN.
@@ -156,11 +221,19 @@ fn answer_or_spawn(
                 *out = Vec::with_capacity(512);
             }
             if let Some(rest) = rest {
-                spawn_finish_write(stream, rest);
+                spawn_finish_write(stream, rest, st);
             }
             return;
         }
     }
+    if !allowed {
+        // Over the rate and no whole announce to answer yet: closing costs least.
+        too_fast(st, peer);
+        return;
+    }
+    let Some(slot) = admit(st) else {
+        return;
+    };
     let Ok(stream) = TcpStream::from_std(stream) else {
         return;
     };
@@ -170,16 +243,22 @@ fn answer_or_spawn(
         st.clone(),
         app.clone(),
         BytesMut::from(read),
+        slot,
     ));
 }
 
-/// Sends the rest of an answer the socket buffer did not take at once, within the deadline.
-fn spawn_finish_write(stream: std::net::TcpStream, rest: Vec<u8>) {
+/// Sends the rest of an answer the socket buffer did not take at once, within the deadline
+/// (it needs a place among `--max-connections`; without one the answer is cut).
+fn spawn_finish_write(stream: std::net::TcpStream, rest: Vec<u8>, st: &Shared) {
+    let Some(slot) = admit(st) else {
+        return;
+    };
     let Ok(mut stream) = TcpStream::from_std(stream) else {
         return;
     };
     tokio::spawn(async move {
-        let _ = tokio::time::timeout(HEAD_TIMEOUT, stream.write_all(&rest)).await;
+        let _ = tokio::time::timeout(IO_TIMEOUT, stream.write_all(&rest)).await;
+        drop(slot);
     });
 }
 
@@ -256,16 +335,22 @@ fn parse_head(buf: &[u8]) -> Head {
 }
 
 /// Serves requests on one connection, starting with the bytes `buf` already read from it.
+/// Its first request was paid for at accept; each later one pays its own.
 async fn connection(
     mut stream: TcpStream,
     peer: SocketAddr,
     st: Arc<Shared>,
     app: Router,
     mut buf: BytesMut,
+    slot: ConnSlot,
 ) {
     let mut out = Vec::with_capacity(512);
+    let mut paid = true;
     loop {
-        // One deadline for the whole head, so a client cannot trickle a byte per read forever.
+        // Waiting for the client: this connection may be closed to make room for another.
+        slot.idle();
+        // One deadline for the whole head, so a client cannot trickle a byte per read forever
+        // (and keep-alive cannot idle longer between requests).
         let deadline = tokio::time::Instant::now() + HEAD_TIMEOUT;
         let head = loop {
             match parse_head(&buf) {
@@ -280,19 +365,33 @@ async fn connection(
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 _ => return,
             }
-            match tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)).await {
-                Ok(Ok(n)) if n > 0 => {}
-                // Closed, reset or silent past the deadline: nothing to answer.
-                _ => return,
+            tokio::select! {
+                r = tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)) => match r {
+                    Ok(Ok(n)) if n > 0 => {}
+                    // Closed, reset or silent past the deadline: nothing to answer.
+                    _ => return,
+                },
+                // Closed for a newcomer while idle.
+                () = slot.shed() => return,
             }
         };
+        if !slot.busy() {
+            return;
+        }
+        if !std::mem::take(&mut paid) && !st.rate.allow(peer.ip()) {
+            too_fast(&st, peer);
+            let _ = tokio::time::timeout(IO_TIMEOUT, stream.write_all(TOO_MANY_ANSWER)).await;
+            let _ = stream.shutdown().await;
+            return;
+        }
         let Head::Fast(head) = head else {
-            hand_to_hyper(stream, buf.freeze(), peer, app).await;
+            hand_to_hyper(stream, buf.freeze(), peer, app, slot, st).await;
             return;
         };
         answer(&st, &buf, &head, peer, &mut out);
-        if stream.write_all(&out).await.is_err() {
-            return;
+        match tokio::time::timeout(IO_TIMEOUT, stream.write_all(&out)).await {
+            Ok(Ok(())) => {}
+            _ => return,
         }
         buf.advance(head.len);
         if !head.keep_alive {
@@ -338,27 +437,90 @@ fn answer(st: &Shared, buf: &[u8], head: &Fast, peer: SocketAddr, out: &mut Vec<
     }
 }
 
-async fn hand_to_hyper(stream: TcpStream, read: Bytes, peer: SocketAddr, app: Router) {
+/// Serves the connection with hyper, starting with the bytes `read` already read from it
+/// (whose first request is paid for).
+///
+/// hyper's header read timeout also runs while a keep-alive connection waits for its next
+/// request, so an idle one closes after [`HEAD_TIMEOUT`]; [`Prefixed`] closes one on which
+/// no byte moved for [`IO_TIMEOUT`] (a client that does not read its answer).
+async fn hand_to_hyper(
+    stream: TcpStream,
+    read: Bytes,
+    peer: SocketAddr,
+    app: Router,
+    slot: ConnSlot,
+    st: Arc<Shared>,
+) {
+    if !slot.to_hyper() {
+        return;
+    }
+    let slot = Arc::new(slot);
+    let first = AtomicBool::new(true);
     let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+        let refused = !first.swap(false, Ordering::Relaxed) && !st.rate.allow(peer.ip());
+        if refused {
+            too_fast(&st, peer);
+        }
         req.extensions_mut().insert(ConnectInfo(peer));
         let mut app = app.clone();
-        async move { tower_service::Service::call(&mut app, req.map(Body::new)).await }
+        async move {
+            if refused {
+                return Ok(http::too_many_requests(req.uri().path()));
+            }
+            tower_service::Service::call(&mut app, req.map(Body::new)).await
+        }
     });
     let io = hyper_util::rt::TokioIo::new(Prefixed {
         read,
         inner: stream,
+        slot: slot.clone(),
+        stall: Box::pin(tokio::time::sleep(IO_TIMEOUT)),
+        stalled: false,
     });
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(HEAD_TIMEOUT);
-    // A client that goes away mid-request is its own business.
-    let _ = http.serve_connection(io, service).await;
+    // A client that goes away mid-request is its own business; one closed for a newcomer
+    // (idle for a second at least) is dropped as it is.
+    tokio::select! {
+        _ = http.serve_connection(io, service) => {}
+        () = slot.shed() => {}
+    }
 }
 
-/// A stream that first yields bytes already read from it.
+/// A stream that first yields bytes already read from it, and fails once no byte has
+/// moved either way for [`IO_TIMEOUT`].
 struct Prefixed {
     read: Bytes,
     inner: TcpStream,
+    slot: Arc<ConnSlot>,
+    /// Armed when an operation has to wait, disarmed whenever a byte moves.
+    stall: Pin<Box<tokio::time::Sleep>>,
+    stalled: bool,
+}
+
+impl Prefixed {
+    /// Passes on what the socket said, keeping the stall timer.
+    fn track<T>(&mut self, cx: &mut Context<'_>, p: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        match p {
+            Poll::Ready(r) => {
+                self.stalled = false;
+                self.slot.moved();
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                if !self.stalled {
+                    self.stalled = true;
+                    let at = tokio::time::Instant::now() + IO_TIMEOUT;
+                    self.stall.as_mut().reset(at);
+                }
+                match self.stall.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(io::ErrorKind::TimedOut.into())),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
 }
 
 impl AsyncRead for Prefixed {
@@ -373,7 +535,8 @@ impl AsyncRead for Prefixed {
             self.read.advance(n);
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let p = Pin::new(&mut self.inner).poll_read(cx, buf);
+        self.track(cx, p)
     }
 }
 
@@ -383,7 +546,8 @@ impl AsyncWrite for Prefixed {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let p = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.track(cx, p)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -399,7 +563,8 @@ impl AsyncWrite for Prefixed {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let p = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.track(cx, p)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -410,6 +575,17 @@ impl AsyncWrite for Prefixed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_too_many_requests_answer_is_whole() {
+        let a = std::str::from_utf8(TOO_MANY_ANSWER).unwrap_or_default();
+        let (head, body) = a.split_once("\r\n\r\n").unwrap_or_default();
+        assert_eq!(
+            body.as_bytes(),
+            crate::http_codec::encode_failure(http::TOO_MANY)
+        );
+        assert!(head.contains(&format!("Content-Length: {}\r\n", body.len())));
+    }
 
     #[test]
     fn heads_that_take_the_lean_path_and_those_that_do_not() {

@@ -118,6 +118,23 @@ async fn index_page(State(st): State<Arc<Shared>>) -> Response {
     r
 }
 
+/// What an address over `--max-requests-per-ip` is told on the hyper path: the tracker's
+/// failure for an announce or scrape, 429 for anything else; the connection closes.
+pub(super) fn too_many_requests(path: &str) -> Response {
+    let mut r = bencoded(encode_failure(TOO_MANY));
+    if path != "/announce" && path != "/scrape" {
+        *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
+/// The failure reason given to an address over `--max-requests-per-ip`.
+pub(super) const TOO_MANY: &str = "too many requests";
+
 async fn not_found() -> Response {
     let mut r = bencoded(encode_failure("not found: use /announce or /scrape"));
     *r.status_mut() = StatusCode::NOT_FOUND;

@@ -4,6 +4,7 @@
 mod fast_http;
 mod http;
 mod index;
+mod limits;
 mod nat_check;
 mod persist;
 mod udp;
@@ -254,6 +255,10 @@ pub(crate) struct Shared {
     allowed_ips: RwLock<Option<Arc<IpList>>>,
     /// With `--dfile`: the changes since the last save.
     journal: Option<persist::Journal>,
+    /// `--max-requests-per-ip`: a token bucket per address, HTTP and UDP together.
+    rate: limits::RateLimiter,
+    /// `--max-connections`: the HTTP connections held open.
+    conns: Arc<limits::Connections>,
 }
 
 /// The bounds whose reaching is logged (once a minute each).
@@ -305,6 +310,8 @@ impl Shared {
             me: std::sync::OnceLock::new(),
             allowed_ips: RwLock::new(None),
             journal: cfg.dfile.as_deref().map(persist::Journal::new),
+            rate: limits::RateLimiter::new(cfg.limits.requests_per_ip),
+            conns: Arc::new(limits::Connections::new(cfg.limits.max_http_connections)),
             cfg,
         }
     }

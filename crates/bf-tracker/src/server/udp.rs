@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::net::UdpSocket;
 
-use super::{unix_now, Shared};
+use super::{unix_now, LimitHit, Shared};
 use crate::types::AnnounceRequest;
 use crate::udp_codec::{transaction_id_of, UdpRequest, UdpResponse};
 
@@ -42,7 +42,8 @@ pub(super) async fn serve(shared: Arc<Shared>, sock: Arc<UdpSocket>) {
 /// traffic at a spoofed address, only a well-formed connect (protocol id included) and
 /// requests carrying a connection id we issued to that address are answered, and an error
 /// answer is never longer than the request; everything else is dropped unanswered, as
-/// opentracker does.
+/// opentracker does. Each request that would be answered counts against its address's
+/// `--max-requests-per-ip` (a connect too); over it, nothing is answered.
 pub(crate) fn handle(
     shared: &Shared,
     packet: &[u8],
@@ -51,6 +52,20 @@ pub(crate) fn handle(
 ) -> Option<UdpResponse> {
     let now = unix_now();
     let verified = |connection_id| shared.conn_key.check(connection_id, &src, now);
+    let too_fast = || {
+        if shared.rate.allow(src.ip()) {
+            return false;
+        }
+        shared.limit_hit(LimitHit::RequestRate, || {
+            format!(
+                "{} asked more than {} times in a second (--max-requests-per-ip): its \
+                 requests are refused",
+                src.ip().to_canonical(),
+                shared.cfg.limits.requests_per_ip
+            )
+        });
+        true
+    };
     let req = match UdpRequest::parse(packet) {
         Ok(r) => r,
         Err(e) => {
@@ -58,7 +73,7 @@ pub(crate) fn handle(
                 .get(..8)
                 .and_then(|b| <[u8; 8]>::try_from(b).ok())
                 .map(u64::from_be_bytes)?;
-            if !verified(id) {
+            if !verified(id) || too_fast() {
                 return None;
             }
             // Header (action, transaction id) plus a message cut to the request's size.
@@ -74,12 +89,17 @@ pub(crate) fn handle(
         }
     };
     Some(match req {
-        UdpRequest::Connect { transaction_id } => UdpResponse::Connect {
-            transaction_id,
-            connection_id: shared.conn_key.issue(&src, now),
-        },
+        UdpRequest::Connect { transaction_id } => {
+            if too_fast() {
+                return None;
+            }
+            UdpResponse::Connect {
+                transaction_id,
+                connection_id: shared.conn_key.issue(&src, now),
+            }
+        }
         UdpRequest::Announce(a) => {
-            if !verified(a.connection_id) {
+            if !verified(a.connection_id) || too_fast() {
                 return None;
             }
             let req = AnnounceRequest {
@@ -120,7 +140,7 @@ pub(crate) fn handle(
             transaction_id,
             info_hashes,
         } => {
-            if !verified(connection_id) {
+            if !verified(connection_id) || too_fast() {
                 return None;
             }
             // BEP 15 answers in request order, one entry each, so refused torrents read 0.
