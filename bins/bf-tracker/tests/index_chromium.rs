@@ -1,5 +1,7 @@
 //! The index page renders in a real browser (headless Chromium): the table lists the allowed
-//! torrent by name with its counts; a screenshot is kept under target/test-artifacts/.
+//! torrents by name, linked to their `.torrent` files (`--allow-get`), with size, seeds,
+//! downloaders, completed count, bytes transferred and the totals; a screenshot is kept
+//! under target/test-artifacts/.
 //! Also `--allowed-dir`: unknown torrents are refused, a new file is picked up by a rescan.
 #![allow(clippy::unwrap_used)]
 
@@ -61,9 +63,23 @@ fn index_page_renders_in_headless_chromium() {
     let data = common::content(3 * 1024 * 1024 + 17, 5);
     let (tb, h) = common::make_torrent("fountain <demo>.iso", &data, "http://x/announce");
     std::fs::write(dir.path().join("demo.torrent"), tb).unwrap();
-    let t = common::start(&["--allowed-dir", dir.path().to_str().unwrap()]);
+    let (tb2, h2) = common::make_torrent(
+        "second-file.bin",
+        &common::content(40 * 1024, 6),
+        "http://x/announce",
+    );
+    std::fs::write(dir.path().join("second.torrent"), tb2).unwrap();
+    let t = common::start(&["--allowed-dir", dir.path().to_str().unwrap(), "--allow-get"]);
     for (port, left) in [(7001, 0), (7002, 0), (7003, 9)] {
         common::http_get(t.port, &announce_target(&h, port, left));
+    }
+    // The second torrent: downloaded three times (3 x 40 KiB transferred), one seed stays.
+    for port in [7011, 7012, 7013] {
+        common::http_get(t.port, &announce_target(&h2, port, 1));
+        common::http_get(t.port, &common::announce_target(&h2, port, 0, "completed"));
+    }
+    for port in [7012, 7013] {
+        common::http_get(t.port, &common::announce_target(&h2, port, 0, "stopped"));
     }
     let url = format!("http://127.0.0.1:{}/", t.port);
     let profile = bf_testkit::temp_dir();
@@ -97,10 +113,41 @@ fn index_page_renders_in_headless_chromium() {
         "the name is escaped and shown: {dom}"
     );
     assert!(
-        dom.contains("<td class=\"n\">2</td><td class=\"n\">1</td>"),
+        dom.contains("<td class=\"n seeds\">2</td><td class=\"n downloading\">1</td>"),
         "2 seeds, 1 leecher: {dom}"
     );
-    assert!(dom.contains("3.00 MiB"), "total size: {dom}");
+    assert!(dom.contains("3.00 MiB"), "size: {dom}");
+    for th in [
+        "info-hash",
+        "name",
+        "size",
+        "complete",
+        "downloading",
+        "downloaded",
+        "transferred",
+    ] {
+        assert!(
+            dom.contains(&format!("<th>{th}</th>")),
+            "column {th}: {dom}"
+        );
+    }
+    for (hash, name) in [(h, "fountain &lt;demo&gt;.iso"), (h2, "second-file.bin")] {
+        let link = format!("<a href=\"/file?info_hash={}\">{name}</a>", hash.to_hex());
+        assert!(dom.contains(&link), "{link}: {dom}");
+    }
+    assert!(
+        dom.contains("<td class=\"n completed\">3</td><td class=\"n transferred\">120.00 KiB</td>"),
+        "3 completions of 40 KiB: {dom}"
+    );
+    assert!(dom.contains("<tr id=\"totals\">"), "{dom}");
+    assert!(
+        dom.contains(
+            "<td class=\"n seeds\">3</td><td class=\"n downloading\">1</td>\
+             <td class=\"n completed\">3</td>"
+        ),
+        "totals: {dom}"
+    );
+    assert!(dom.contains(" UTC</span>"), "server time: {dom}");
     assert!(dom.contains("version 0.1.0"));
     let mut snap = Command::new("chromium");
     base_args(&mut snap);

@@ -19,6 +19,8 @@ pub struct TorrentInfo {
     pub name: String,
     /// Sum of its file lengths.
     pub total_length: u64,
+    /// The `.torrent` file it was read from (served at `/file` with `--allow-get`).
+    pub path: PathBuf,
 }
 
 #[derive(Clone)]
@@ -100,6 +102,7 @@ fn parse_file(path: &Path, len: u64) -> Option<(InfoHash, TorrentInfo)> {
             TorrentInfo {
                 name: m.name().to_string(),
                 total_length: m.total_length(),
+                path: path.to_path_buf(),
             },
         )),
         Err(e) => {

@@ -1,11 +1,13 @@
-//! The index page of the original tracker: a table of the torrents served with totals, the
-//! version and the uptime.
+//! The index page of the original tracker: per torrent its info-hash, name (with
+//! `--show-names`, for torrents of `--allowed-dir`; a link to its `.torrent` with
+//! `--allow-get`), size, seeds, downloaders, completed count and bytes transferred
+//! (size × completed), with totals; the version, the server time and the uptime.
 
 use std::fmt::Write;
 
-use bf_metainfo::format::human_size;
+use bf_metainfo::format::{human_size, UtcDateTime};
 
-use super::Shared;
+use super::{unix_now, Shared};
 
 /// Rows shown at most (the busiest torrents first); the totals always count everything.
 const MAX_ROWS: usize = 1000;
@@ -37,39 +39,75 @@ fn uptime(secs: u64) -> String {
 pub(super) fn render(st: &Shared) -> String {
     let stats = st.all_stats();
     let allowed = st.allowed();
+    let names = st.cfg.show_names && allowed.is_some();
+    let links = st.cfg.allow_get && allowed.is_some();
     let mut rows: Vec<_> = stats.into_iter().collect();
     rows.sort_by(|a, b| {
         let pa = a.1.complete + a.1.incomplete;
         let pb = b.1.complete + b.1.incomplete;
         pb.cmp(&pa).then(a.0.cmp(&b.0))
     });
-    let (mut ts, mut tl, mut tc, mut tsize) = (0u64, 0u64, 0u64, 0u64);
-    let mut body = String::with_capacity(256 + rows.len().min(MAX_ROWS) * 200);
+    let (mut seeds, mut leechers, mut completed) = (0u64, 0u64, 0u64);
+    let (mut size, mut transferred) = (0u64, 0u64);
+    let mut body = String::with_capacity(256 + rows.len().min(MAX_ROWS) * 300);
     for (i, (h, s)) in rows.iter().enumerate() {
         let info = allowed.as_ref().and_then(|a| a.get(h));
-        ts += u64::from(s.complete);
-        tl += u64::from(s.incomplete);
-        tc += u64::from(s.downloaded);
-        tsize += info.map_or(0, |i| i.total_length);
+        let len = info.map(|i| i.total_length);
+        let moved = len.map(|l| l.saturating_mul(u64::from(s.downloaded)));
+        seeds += u64::from(s.complete);
+        leechers += u64::from(s.incomplete);
+        completed += u64::from(s.downloaded);
+        size = size.saturating_add(len.unwrap_or(0));
+        transferred = transferred.saturating_add(moved.unwrap_or(0));
         if i >= MAX_ROWS {
             continue;
         }
+        let hex = h.to_hex();
+        let link = |text: &str| {
+            if links && info.is_some() {
+                format!("<a href=\"/file?info_hash={hex}\">{text}</a>")
+            } else {
+                text.to_string()
+            }
+        };
+        let _ = write!(
+            body,
+            "<tr><td class=hash><code>{}</code></td>",
+            if names { hex.clone() } else { link(&hex) }
+        );
+        if names {
+            let name =
+                info.map_or_else(|| "<i>unknown</i>".to_string(), |i| link(&escape(&i.name)));
+            let _ = write!(body, "<td class=name>{name}</td>");
+        }
+        let size_or_dash = |v: Option<u64>| v.map_or_else(|| "-".to_string(), human_size);
         let _ = writeln!(
             body,
-            "<tr><td><code>{}</code></td><td>{}</td><td class=n>{}</td><td class=n>{}</td>\
-             <td class=n>{}</td><td class=n>{}</td></tr>",
-            h.to_hex(),
-            info.map_or_else(|| "<i>unknown</i>".to_string(), |i| escape(&i.name)),
+            "<td class=\"n size\">{}</td><td class=\"n seeds\">{}</td>\
+             <td class=\"n downloading\">{}</td><td class=\"n completed\">{}</td>\
+             <td class=\"n transferred\">{}</td></tr>",
+            size_or_dash(len),
             s.complete,
             s.incomplete,
             s.downloaded,
-            info.map_or_else(|| "-".to_string(), |i| human_size(i.total_length)),
+            size_or_dash(moved),
         );
     }
     let more = if rows.len() > MAX_ROWS {
         format!("<p>{} more torrents not listed.</p>", rows.len() - MAX_ROWS)
     } else {
         String::new()
+    };
+    let name_th = if names { "<th>name</th>" } else { "" };
+    let name_td = if names {
+        format!("<td class=name>{} torrents</td>", rows.len())
+    } else {
+        String::new()
+    };
+    let first_td = if names {
+        "totals".to_string()
+    } else {
+        format!("totals: {} torrents", rows.len())
     };
     format!(
         "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>\
@@ -78,17 +116,26 @@ pub(super) fn render(st: &Shared) -> String {
          td,th{{border:1px solid #999;padding:4px 8px}}th{{background:#eee}}\
          .n{{text-align:right}}tfoot td{{font-weight:bold}}</style></head><body>\n\
          <h1>BitFountain tracker</h1>\n\
-         <p>bf-tracker version {ver}, up {up}. {n} torrents.</p>\n\
-         <table id=torrents><thead><tr><th>info-hash</th><th>name</th><th>seeds</th>\
-         <th>leechers</th><th>completed</th><th>size</th></tr></thead>\n<tbody>\n{body}</tbody>\n\
-         <tfoot><tr><td>totals</td><td>{n} torrents</td><td class=n>{ts}</td><td class=n>{tl}</td>\
-         <td class=n>{tc}</td><td class=n>{tsz}</td></tr></tfoot></table>\n{more}\
+         <p id=about>bf-tracker version {ver}. Server time <span id=time>{now}</span>, \
+         up <span id=uptime>{up}</span>. {n} torrents. HTTP connections: {conns} open, at most \
+         {max_conns}.</p>\n\
+         <table id=torrents><thead><tr><th>info-hash</th>{name_th}<th>size</th>\
+         <th>complete</th><th>downloading</th><th>downloaded</th><th>transferred</th>\
+         </tr></thead>\n<tbody>\n{body}</tbody>\n\
+         <tfoot><tr id=totals><td class=hash>{first_td}</td>{name_td}\
+         <td class=\"n size\">{tsize}</td><td class=\"n seeds\">{seeds}</td>\
+         <td class=\"n downloading\">{leechers}</td><td class=\"n completed\">{completed}</td>\
+         <td class=\"n transferred\">{tmoved}</td></tr></tfoot></table>\n{more}\
          <p>Announce URL: <code>/announce</code>; scrape: <code>/scrape</code>.</p>\n\
          </body></html>\n",
         ver = env!("CARGO_PKG_VERSION"),
+        now = UtcDateTime::from_unix(i64::try_from(unix_now()).unwrap_or(i64::MAX)),
         up = uptime(st.started.elapsed().as_secs()),
         n = rows.len(),
-        tsz = human_size(tsize),
+        conns = st.conns.open(),
+        max_conns = st.conns.max(),
+        tsize = human_size(size),
+        tmoved = human_size(transferred),
     )
 }
 

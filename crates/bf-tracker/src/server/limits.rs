@@ -192,7 +192,6 @@ impl Connections {
     }
 
     /// Connections held open now.
-    #[allow(dead_code)] // for the index page (next commit)
     pub(crate) fn open(&self) -> usize {
         self.open.load(Ordering::Relaxed)
     }

@@ -259,6 +259,8 @@ pub(crate) struct Shared {
     rate: limits::RateLimiter,
     /// `--max-connections`: the HTTP connections held open.
     conns: Arc<limits::Connections>,
+    /// `--favicon`'s bytes, read at start.
+    favicon: Option<Bytes>,
 }
 
 /// The bounds whose reaching is logged (once a minute each).
@@ -312,6 +314,12 @@ impl Shared {
             journal: cfg.dfile.as_deref().map(persist::Journal::new),
             rate: limits::RateLimiter::new(cfg.limits.requests_per_ip),
             conns: Arc::new(limits::Connections::new(cfg.limits.max_http_connections)),
+            // Until Tracker::bind refuses to start without it: warn, serve no icon.
+            favicon: cfg.favicon.as_deref().and_then(|p| {
+                http::load_favicon(p)
+                    .map_err(|e| tracing::warn!("{e}; /favicon.ico answers 404"))
+                    .ok()
+            }),
             cfg,
         }
     }
