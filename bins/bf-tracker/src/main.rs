@@ -146,7 +146,10 @@ fn classify(e: ServerError) -> anyhow::Error {
     let exit = match &e {
         ServerError::Bind { .. } => Exit::Network,
         ServerError::Dfile { .. } | ServerError::DfileFolder { .. } => Exit::Storage,
-        ServerError::AllowedDir { .. } | ServerError::AllowedIps { .. } => Exit::Input,
+        ServerError::AllowedDir { .. }
+        | ServerError::AllowedIps { .. }
+        | ServerError::BadRedirect(_)
+        | ServerError::Favicon(_) => Exit::Input,
         _ => Exit::Failure,
     };
     bf_cli::mark(e, exit)

@@ -182,13 +182,22 @@ fn garbage_udp_packets_are_not_answered_and_nothing_is_reflected() {
     for pkt in &cases {
         sock.send_to(pkt, ("127.0.0.1", t.port)).unwrap();
     }
-    // Still serving: the first answer this socket gets is the one to its connect.
+    // Still serving: the first answer this socket gets is the one to its connect. The
+    // kernel may drop the connect while the tracker's receive buffer is full of the burst
+    // above (RcvbufErrors), so it is sent again, as a client would, until answered.
     let mut c = Vec::new();
     UdpRequest::Connect { transaction_id: 42 }.write(&mut c);
-    sock.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+    sock.set_read_timeout(Some(std::time::Duration::from_millis(500)))
         .unwrap();
-    sock.send_to(&c, ("127.0.0.1", t.port)).unwrap();
-    let n = sock.recv(&mut buf).unwrap();
+    let mut answered = None;
+    for _ in 0..10 {
+        sock.send_to(&c, ("127.0.0.1", t.port)).unwrap();
+        if let Ok(n) = sock.recv(&mut buf) {
+            answered = Some(n);
+            break;
+        }
+    }
+    let n = answered.expect("the connect after the burst was never answered");
     let UdpResponse::Connect {
         connection_id,
         transaction_id: 42,
@@ -198,10 +207,20 @@ fn garbage_udp_packets_are_not_answered_and_nothing_is_reflected() {
     };
     sock.set_read_timeout(Some(std::time::Duration::from_millis(300)))
         .unwrap();
-    assert!(
-        sock.recv(&mut buf).is_err(),
-        "a garbage datagram was answered"
-    );
+    // Bounded: each late answer to a resent connect is skipped, at most ten of them.
+    for _ in 0..10 {
+        let Ok(n) = sock.recv(&mut buf) else { break };
+        assert!(
+            matches!(
+                UdpResponse::parse(&buf[..n], false),
+                Ok(UdpResponse::Connect {
+                    transaction_id: 42,
+                    ..
+                })
+            ),
+            "a garbage datagram was answered"
+        );
+    }
     // A malformed request with a valid connection id is told why, in no more bytes.
     let mut short = udp_announce(connection_id, 44)[..40].to_vec();
     short[12..16].copy_from_slice(&44u32.to_be_bytes());

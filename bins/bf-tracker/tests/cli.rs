@@ -100,6 +100,33 @@ fn start_failures_are_one_line_naming_what_is_wrong_with_the_listed_status() {
     );
     assert!(line.contains(&format!("127.0.0.1:{port}")), "{line}");
 
+    let icon = dir.path().join("no-icon.ico");
+    let line = error_line(
+        "missing --favicon",
+        "bad input",
+        &fail(&["--favicon", icon.to_str().unwrap()]),
+    );
+    assert!(line.contains("no-icon.ico"), "{line}");
+
+    let ips = dir.path().join("ips");
+    std::fs::write(&ips, "10.0.0.0/8\n300.1.2.3\n").unwrap();
+    let line = error_line(
+        "a bad --allowed-ips line",
+        "bad input",
+        &fail(&["--allowed-ips", ips.to_str().unwrap()]),
+    );
+    assert!(
+        line.contains("line 2") && line.contains("300.1.2.3"),
+        "{line}"
+    );
+
+    let line = error_line(
+        "an --index-redirect that is no header value",
+        "bad input",
+        &fail(&["--index-redirect", "http://x/\u{7f}"]),
+    );
+    assert!(line.contains("index-redirect"), "{line}");
+
     let usage = fail(&["--port", "99999"]);
     assert_eq!(usage.status.code(), Some(listed_status("command line")));
 }

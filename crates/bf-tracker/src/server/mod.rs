@@ -189,6 +189,12 @@ pub enum ServerError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The `--favicon` file cannot be served.
+    #[error("{0}")]
+    Favicon(String),
+    /// `--index-redirect` is not a URL that fits a `Location` header.
+    #[error("--index-redirect {0:?} cannot be sent as a Location header")]
+    BadRedirect(String),
     /// The `--allowed-ips` file could not be read or has a bad line.
     #[error("allowed addresses {path:?}: {why}")]
     AllowedIps {
@@ -212,7 +218,9 @@ fn is_local(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(a) => a.is_loopback() || a.is_private() || a.is_link_local(),
         IpAddr::V6(a) => {
-            a.is_loopback() || (a.segments()[0] & 0xfe00) == 0xfc00 || (a.segments()[0] & 0xffc0) == 0xfe80
+            a.is_loopback()
+                || (a.segments()[0] & 0xfe00) == 0xfc00
+                || (a.segments()[0] & 0xffc0) == 0xfe80
         }
     }
 }
@@ -223,10 +231,11 @@ fn read_ip_list(path: &std::path::Path) -> Result<IpList, ServerError> {
         path: path.to_path_buf(),
         why: e.to_string(),
     })?;
-    text.parse().map_err(|e: crate::ip_list::IpListError| ServerError::AllowedIps {
-        path: path.to_path_buf(),
-        why: e.to_string(),
-    })
+    text.parse()
+        .map_err(|e: crate::ip_list::IpListError| ServerError::AllowedIps {
+            path: path.to_path_buf(),
+            why: e.to_string(),
+        })
 }
 
 pub(crate) fn unix_now() -> u64 {
@@ -315,11 +324,7 @@ impl Shared {
             rate: limits::RateLimiter::new(cfg.limits.requests_per_ip),
             conns: Arc::new(limits::Connections::new(cfg.limits.max_http_connections)),
             // Until Tracker::bind refuses to start without it: warn, serve no icon.
-            favicon: cfg.favicon.as_deref().and_then(|p| {
-                http::load_favicon(p)
-                    .map_err(|e| tracing::warn!("{e}; /favicon.ico answers 404"))
-                    .ok()
-            }),
+            favicon: None,
             cfg,
         }
     }
@@ -510,7 +515,11 @@ impl Shared {
         if let Some(path) = &self.cfg.allowed_ips {
             match read_ip_list(path) {
                 Ok(list) => {
-                    tracing::info!("SIGHUP: {} allowed addresses from {}", list.len(), path.display());
+                    tracing::info!(
+                        "SIGHUP: {} allowed addresses from {}",
+                        list.len(),
+                        path.display()
+                    );
                     *self.allowed_ips.write().unwrap_or_else(|e| e.into_inner()) =
                         Some(Arc::new(list));
                 }
@@ -602,7 +611,7 @@ impl Tracker {
                 std::io::Error::new(e.kind(), format!("log file {}: {e}", p.display()))
             })?),
         };
-        let shared = Shared::new(cfg.clone(), log);
+        let mut shared = Shared::new(cfg.clone(), log);
         if let Some(path) = &cfg.dfile {
             persist::load(&shared, path)?;
         }
@@ -617,10 +626,23 @@ impl Tracker {
             shared.install_allowed(&a);
             allowed_dir = Some(a);
         }
+        // A favicon or redirect that cannot be served is the operator's mistake: say so now.
+        if let Some(p) = &cfg.favicon {
+            shared.favicon =
+                Some(http::load_favicon(p).map_err(|e| ServerError::Favicon(e.to_string()))?);
+        }
+        if let IndexPage::Redirect(url) = &cfg.index {
+            if axum::http::HeaderValue::from_str(url).is_err() || url.is_empty() {
+                return Err(ServerError::BadRedirect(url.clone()));
+            }
+        }
         if let Some(path) = &cfg.allowed_ips {
             let list = read_ip_list(path)?;
             tracing::info!("{} allowed addresses from {}", list.len(), path.display());
-            *shared.allowed_ips.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(list));
+            *shared
+                .allowed_ips
+                .write()
+                .unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(list));
         }
         let shared = Arc::new(shared);
         let _ = shared.me.set(Arc::downgrade(&shared));
@@ -679,7 +701,10 @@ impl Tracker {
         match saved {
             Ok(Ok((torrents, peers))) => {
                 if let Some(p) = &shared.cfg.dfile {
-                    tracing::info!("state saved: {torrents} torrents, {peers} peers in {}", p.display());
+                    tracing::info!(
+                        "state saved: {torrents} torrents, {peers} peers in {}",
+                        p.display()
+                    );
                 }
                 Ok(())
             }

@@ -143,6 +143,15 @@ pub(crate) fn handle(
             if !verified(connection_id) || too_fast() {
                 return None;
             }
+            // A UDP scrape always names its torrents: only `--scrape none` refuses it.
+            if shared.cfg.scrape == super::ScrapeMode::None {
+                let mut message = String::from("scrape disabled on this tracker");
+                message.truncate(packet.len().saturating_sub(8));
+                return Some(UdpResponse::Error {
+                    transaction_id,
+                    message,
+                });
+            }
             // BEP 15 answers in request order, one entry each, so refused torrents read 0.
             let stats = info_hashes
                 .iter()
