@@ -359,6 +359,17 @@ impl Shared {
         source: SocketAddr,
         peers: &mut Vec<SocketAddr>,
     ) -> Result<ScrapeStats, Refusal> {
+        self.announce_at(req, source, peers, unix_now())
+    }
+
+    /// [`Self::announce`] at Unix time `now` (the UDP loop reads the clock once a packet).
+    pub(crate) fn announce_at(
+        &self,
+        req: &AnnounceRequest,
+        source: SocketAddr,
+        peers: &mut Vec<SocketAddr>,
+        now: u64,
+    ) -> Result<ScrapeStats, Refusal> {
         if !self.is_allowed(&req.info_hash) {
             return Err("torrent not allowed on this tracker");
         }
@@ -392,7 +403,6 @@ impl Shared {
                 return Ok(stats);
             }
         }
-        let now = unix_now();
         let out = shard.announce(&a, now, &mut rng, peers);
         if out.changed {
             self.journal_change(&a, out.stats.downloaded, now);
