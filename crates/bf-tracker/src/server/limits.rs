@@ -43,7 +43,6 @@ pub(crate) struct RateLimiter {
     rate: u32,
     /// Keys the set index, so that nobody can choose addresses that meet in one set.
     seed: u64,
-    epoch: Instant,
     sets: Box<[Mutex<[Bucket; WAYS]>]>,
 }
 
@@ -59,18 +58,22 @@ impl RateLimiter {
         RateLimiter {
             rate,
             seed: rand::random::<u64>() | 1,
-            epoch: Instant::now(),
             sets: (0..sets).map(|_| Mutex::new([full; WAYS])).collect(),
         }
     }
 
     /// Takes one request's token from `ip`'s bucket: false when it is empty (refuse).
     pub(crate) fn allow(&self, ip: IpAddr) -> bool {
+        self.allow_now(ip, unix_ms())
+    }
+
+    /// [`Self::allow`] with the time given (milliseconds of Unix time, [`unix_ms`]): the
+    /// UDP loop reads the clock once a packet. A clock stepped back only delays refills.
+    pub(crate) fn allow_now(&self, ip: IpAddr, now_ms: u64) -> bool {
         if self.rate == 0 {
             return true;
         }
-        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.allow_at(key_of(ip), now)
+        self.allow_at(key_of(ip), now_ms)
     }
 
     fn allow_at(&self, key: u64, now_ms: u64) -> bool {
@@ -123,6 +126,13 @@ impl RateLimiter {
     fn table_bytes(&self) -> usize {
         self.sets.len() * std::mem::size_of::<Mutex<[Bucket; WAYS]>>()
     }
+}
+
+/// Milliseconds of Unix time: the rate limiter's clock.
+pub(crate) fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The bucket key of an address: an IPv4 address (IPv4-mapped IPv6 ones too), or the

@@ -344,6 +344,10 @@ impl Shared {
     }
 
     fn is_allowed(&self, h: &InfoHash) -> bool {
+        // No lock on the hot path of an open tracker.
+        if self.cfg.allowed_dir.is_none() {
+            return true;
+        }
         match &*self.allowed.read().unwrap_or_else(|e| e.into_inner()) {
             None => true,
             Some(m) => m.contains_key(h),
@@ -540,6 +544,7 @@ impl Shared {
     }
 
     fn allowed_ips(&self) -> Option<Arc<IpList>> {
+        self.cfg.allowed_ips.as_ref()?;
         self.allowed_ips
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -813,6 +818,7 @@ mod tests {
     fn allowed_set_refuses_others_and_full_scrape_switch() {
         let cfg = ServerConfig {
             scrape: ScrapeMode::Specific,
+            allowed_dir: Some(PathBuf::from("allowed")),
             ..ServerConfig::default()
         };
         let sh = Shared::new(cfg, None);

@@ -76,25 +76,42 @@ impl Journal {
         }
     }
 
-    /// Moves the buffered records to the file (with the file's lock held by the caller).
+    /// Moves the buffered records to the file (with the file's lock held by the caller),
+    /// a shard's buffer at a time: each is written and handed back empty with its
+    /// capacity, so that the journal allocates nothing in the steady state and never holds
+    /// a copy of all the shards' records at once.
     fn drain_into(&self, file: &mut Option<File>) -> std::io::Result<()> {
         let Some(f) = file.as_mut() else {
             return Ok(());
         };
-        let mut out = Vec::new();
+        let mut spare = Vec::new();
+        let mut total = 0u64;
         for b in self.bufs.iter() {
-            let mut b = b.lock().unwrap_or_else(|e| e.into_inner());
-            if out.is_empty() {
-                std::mem::swap(&mut out, &mut b);
-            } else {
-                out.append(&mut b);
+            {
+                let mut g = b.lock().unwrap_or_else(|e| e.into_inner());
+                if g.is_empty() {
+                    continue;
+                }
+                std::mem::swap(&mut *g, &mut spare);
             }
+            // Written without the shard's buffer locked: announces go on meanwhile.
+            let written = f.write_all(&spare);
+            total += spare.len() as u64;
+            spare.clear();
+            {
+                let mut g = b.lock().unwrap_or_else(|e| e.into_inner());
+                // Keep the larger buffer for the shard, unless it filled again meanwhile.
+                if g.is_empty() && g.capacity() < spare.capacity() {
+                    std::mem::swap(&mut *g, &mut spare);
+                }
+            }
+            spare.clear();
+            written?;
         }
-        if out.is_empty() {
+        if total == 0 {
             return Ok(());
         }
-        f.write_all(&out)?;
-        let n = self.written.fetch_add(out.len() as u64, Ordering::Relaxed) + out.len() as u64;
+        let n = self.written.fetch_add(total, Ordering::Relaxed) + total;
         if n > JOURNAL_COMPACT {
             self.compact.notify_one();
         }

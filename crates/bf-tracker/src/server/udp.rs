@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::net::UdpSocket;
 
-use super::{unix_now, LimitHit, Shared};
+use super::{LimitHit, Shared};
 use crate::types::AnnounceRequest;
 use crate::udp_codec::{transaction_id_of, UdpRequest, UdpResponse};
 
@@ -69,10 +69,12 @@ pub(crate) fn handle(
     src: SocketAddr,
     peers: &mut Vec<SocketAddr>,
 ) -> Option<UdpResponse> {
-    let now = unix_now();
+    // One clock read a packet: the rate limiter's milliseconds give the seconds too.
+    let now_ms = super::limits::unix_ms();
+    let now = now_ms / 1000;
     let verified = |connection_id| shared.conn_key.check(connection_id, &src, now);
     let too_fast = || {
-        if shared.rate.allow(src.ip()) {
+        if shared.rate.allow_now(src.ip(), now_ms) {
             return false;
         }
         shared.limit_hit(LimitHit::RequestRate, || {
