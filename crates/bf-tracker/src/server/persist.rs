@@ -25,6 +25,8 @@ use crate::journal::{self, Record};
 
 /// How often the journal buffers go to the file.
 pub(crate) const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// Capacity a shard's journal buffer keeps between flushes (about 1,700 records a second).
+const KEEP_BUFFER: usize = 64 << 10;
 /// A journal this large makes the next save come now.
 pub(crate) const JOURNAL_COMPACT: u64 = 64 << 20;
 
@@ -98,6 +100,9 @@ impl Journal {
             let written = f.write_all(&spare);
             total += spare.len() as u64;
             spare.clear();
+            // A burst (a million new peers in a few seconds) leaves big buffers: keep what
+            // a steady second needs, give the rest back.
+            spare.shrink_to(KEEP_BUFFER);
             {
                 let mut g = b.lock().unwrap_or_else(|e| e.into_inner());
                 // Keep the larger buffer for the shard, unless it filled again meanwhile.
