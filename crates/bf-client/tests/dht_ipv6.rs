@@ -15,7 +15,7 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use bf_client::{AddTorrent, DhtConfig, DhtNode, Session, TorrentSource};
+use bf_client::{AddTorrent, DhtNode, Session, TorrentSource};
 
 /// Whether `::1` can be bound here; without it the test skips, or fails under
 /// `BF_REQUIRE_TOOLS=1`.
@@ -36,12 +36,7 @@ async fn dht6_session(router: &DhtNode, state_file: Option<&Path>) -> Session {
     let mut cfg = common::config(None);
     cfg.bind = IpAddr::V6(Ipv6Addr::LOCALHOST);
     cfg.use_trackers = false;
-    cfg.dht = Some(DhtConfig {
-        port: None,
-        bootstrap: vec![router.local_addr().to_string()],
-        public_routers: false,
-        state_file: state_file.map(Path::to_path_buf),
-    });
+    cfg.dht = Some(common::private_dht(router, state_file));
     Session::new(cfg).await.unwrap()
 }
 
@@ -54,16 +49,7 @@ async fn a_trackerless_torrent_is_found_and_downloaded_over_the_ipv6_dht() {
     let dir = bf_testkit::temp_dir();
     let (data, meta) = common::make_torrent(dir.path(), "payload.bin", 2 << 20, 128 << 10, &[]);
     assert!(meta.trackers().is_empty());
-    let router = DhtNode::start(
-        &DhtConfig {
-            public_routers: false,
-            ..DhtConfig::default()
-        },
-        IpAddr::V6(Ipv6Addr::LOCALHOST),
-        0,
-        &[],
-    )
-    .unwrap();
+    let router = common::dht_router(IpAddr::V6(Ipv6Addr::LOCALHOST));
     assert!(router.is_ipv6());
     assert!(router.local_addr().to_string().starts_with("[::1]:"));
 

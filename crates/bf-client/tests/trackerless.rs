@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bf_client::testpeer::{LyingMetadataPeer, MetadataLie};
-use bf_client::{AddTorrent, DhtConfig, DhtNode, LsdConfig, Session, TorrentSource};
+use bf_client::{AddTorrent, DhtNode, LsdConfig, Session, TorrentSource};
 use bf_metainfo::{Magnet, Metainfo};
 
 /// A session in the private DHT whose only known node is `router`.
@@ -29,12 +29,7 @@ async fn dht_session(router: &DhtNode, upload: Option<u64>) -> Session {
     cfg.max_upload_rate = upload;
     // Only the fountain can route around a staller within the test's time.
     cfg.core.snub_timeout = Duration::from_secs(60);
-    cfg.dht = Some(DhtConfig {
-        port: None,
-        bootstrap: vec![router.local_addr().to_string()],
-        public_routers: false,
-        state_file: None,
-    });
+    cfg.dht = Some(common::private_dht(router, None));
     Session::new(cfg).await.unwrap()
 }
 
@@ -43,16 +38,7 @@ async fn a_magnet_link_drops_lying_peers_and_keeps_the_fountain_with_dht_peers()
     support::watch_panics();
     let dir = bf_testkit::temp_dir();
     let (data, meta) = common::make_torrent(dir.path(), "payload.bin", 3 << 20, 128 << 10, &[]);
-    let router = DhtNode::start(
-        &DhtConfig {
-            public_routers: false,
-            ..DhtConfig::default()
-        },
-        IpAddr::V4(Ipv4Addr::LOCALHOST),
-        0,
-        &[],
-    )
-    .unwrap();
+    let router = common::dht_router(IpAddr::V4(Ipv4Addr::LOCALHOST));
 
     // 1.5 MiB/s: the download lasts long enough for the liars to be asked for blocks.
     let seed = dht_session(&router, Some(3 << 19)).await;

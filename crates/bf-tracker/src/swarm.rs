@@ -490,7 +490,14 @@ impl SwarmStore {
         };
         if a.event != Event::Stopped {
             let addr = SocketAddr::new(a.addr.ip().to_canonical(), a.addr.port());
-            swarm.give(addr, None, a.left == 0, Self::want(&self.config, a), rng, out);
+            swarm.give(
+                addr,
+                None,
+                a.left == 0,
+                Self::want(&self.config, a),
+                rng,
+                out,
+            );
         }
         swarm.stats()
     }

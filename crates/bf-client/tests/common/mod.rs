@@ -7,7 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bf_client::{AddTorrent, Session, SessionConfig, TorrentHandle, TorrentSource};
+use bf_client::{
+    AddTorrent, DhtConfig, DhtNode, Session, SessionConfig, TorrentHandle, TorrentSource,
+};
 use bf_metainfo::{CreateOptions, Metainfo, Source};
 
 /// Writes `len` bytes of generated content to `dir/name` and makes its torrent.
@@ -78,4 +80,23 @@ pub fn without_trackers(meta: &Metainfo) -> Metainfo {
     let mut m = meta.clone();
     m.set_trackers(Vec::new());
     m
+}
+
+/// A DHT node on `ip` (a free port) that knows nobody: the router of a private DHT.
+pub fn dht_router(ip: IpAddr) -> DhtNode {
+    let cfg = DhtConfig {
+        public_routers: false,
+        ..DhtConfig::default()
+    };
+    DhtNode::start(&cfg, ip, 0, &[]).unwrap()
+}
+
+/// DHT settings whose only known node is `router`, keeping the table in `state_file`.
+pub fn private_dht(router: &DhtNode, state_file: Option<&Path>) -> DhtConfig {
+    DhtConfig {
+        port: None,
+        bootstrap: vec![router.local_addr().to_string()],
+        public_routers: false,
+        state_file: state_file.map(Path::to_path_buf),
+    }
 }
