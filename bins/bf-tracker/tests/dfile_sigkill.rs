@@ -48,18 +48,16 @@ fn sigkill_under_load_then_restart_serves_the_same_swarm() {
     let state = dir.path().join("dstate");
     let st = state.to_str().unwrap();
     let port = bf_testkit::free_port();
-    let mut t = common::start_on(
-        port,
-        &[
-            "--dfile",
-            st,
-            "--save-interval",
-            "1",
-            "--no-log",
-            "--max-requests-per-ip",
-            "0",
-        ],
-    );
+    let args = [
+        "--dfile",
+        st,
+        "--save-interval",
+        "1",
+        "--no-log",
+        "--max-requests-per-ip",
+        "0",
+    ];
+    let mut t = common::start_on(port, &args);
     // The sockets are bound before the state is loaded, so wait for the file itself.
     assert!(
         bf_testkit::wait_until(Duration::from_secs(10), || state.exists()),
@@ -93,18 +91,7 @@ fn sigkill_under_load_then_restart_serves_the_same_swarm() {
     load.join().unwrap();
     drop(t);
 
-    let t = common::start_on(
-        port,
-        &[
-            "--dfile",
-            st,
-            "--save-interval",
-            "1",
-            "--no-log",
-            "--max-requests-per-ip",
-            "0",
-        ],
-    );
+    let t = common::start_on(port, &args);
     let stats = common::scrape(port, &InfoHash([0x42; 20]));
     assert_eq!(
         stats.incomplete, 60,

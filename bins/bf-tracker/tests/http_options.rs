@@ -248,15 +248,7 @@ fn index_page_shows_counts_sizes_transferred_and_totals() {
     let (status, page) = common::http_get(t.port, "/");
     assert_eq!(status, 200);
     let page = String::from_utf8(page).unwrap();
-    for th in [
-        "info-hash",
-        "name",
-        "size",
-        "complete",
-        "downloading",
-        "downloaded",
-        "transferred",
-    ] {
+    for th in common::INDEX_COLUMNS {
         assert!(
             page.contains(&format!("<th>{th}</th>")),
             "column {th}: {page}"

@@ -117,15 +117,7 @@ fn index_page_renders_in_headless_chromium() {
         "2 seeds, 1 leecher: {dom}"
     );
     assert!(dom.contains("3.00 MiB"), "size: {dom}");
-    for th in [
-        "info-hash",
-        "name",
-        "size",
-        "complete",
-        "downloading",
-        "downloaded",
-        "transferred",
-    ] {
+    for th in common::INDEX_COLUMNS {
         assert!(
             dom.contains(&format!("<th>{th}</th>")),
             "column {th}: {dom}"

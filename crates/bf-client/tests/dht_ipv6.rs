@@ -54,14 +54,7 @@ async fn a_trackerless_torrent_is_found_and_downloaded_over_the_ipv6_dht() {
     assert!(router.local_addr().to_string().starts_with("[::1]:"));
 
     let seed = dht6_session(&router, None).await;
-    let sh = seed
-        .add_torrent(
-            AddTorrent::new(TorrentSource::Metainfo(meta.clone()))
-                .save_as(dir.path().join("payload.bin")),
-        )
-        .await
-        .unwrap();
-    support::complete(&sh, Duration::from_secs(20)).await;
+    common::seed_from_in(&seed, dir.path(), &meta).await;
     // Bound to an IPv6 address: the IPv6 node alone, on the session's address.
     assert!(seed.running_dht().is_none());
     let seed_node = seed.running_dht6().unwrap();

@@ -42,14 +42,7 @@ async fn a_magnet_link_drops_lying_peers_and_keeps_the_fountain_with_dht_peers()
 
     // 1.5 MiB/s: the download lasts long enough for the liars to be asked for blocks.
     let seed = dht_session(&router, Some(3 << 19)).await;
-    let sh = seed
-        .add_torrent(
-            AddTorrent::new(TorrentSource::Metainfo(meta.clone()))
-                .save_as(dir.path().join("payload.bin")),
-        )
-        .await
-        .unwrap();
-    support::complete(&sh, Duration::from_secs(20)).await;
+    common::seed_from_in(&seed, dir.path(), &meta).await;
 
     let wrong = LyingMetadataPeer::start(meta.clone(), MetadataLie::WrongBytes)
         .await
@@ -151,14 +144,7 @@ async fn peers_on_the_local_network_find_each_other_by_multicast() {
         )
         .await
         .unwrap();
-    let sh = seed
-        .add_torrent(
-            AddTorrent::new(TorrentSource::Metainfo(meta.clone()))
-                .save_as(dir.path().join("payload.bin")),
-        )
-        .await
-        .unwrap();
-    support::complete(&sh, Duration::from_secs(20)).await;
+    common::seed_from_in(&seed, dir.path(), &meta).await;
     let out = dir.path().join("out/payload.bin");
     let h = d
         .add_torrent(AddTorrent::new(TorrentSource::Metainfo(meta.clone())).save_as(&out))

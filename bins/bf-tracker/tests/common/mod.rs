@@ -121,7 +121,12 @@ pub fn http_get(port: u16, target: &str) -> (u16, Vec<u8>) {
 
 /// GET `target`, `None` on any failure (for load threads racing a kill).
 pub fn try_http_get(port: u16, target: &str) -> Option<(u16, Vec<u8>)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    get_on(s, target).map(|a| (a.status, a.body))
+}
+
+/// Sends `GET target` (Connection: close) on `s` and reads the whole answer.
+fn get_on(mut s: TcpStream, target: &str) -> Option<Answer> {
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     write!(
         s,
@@ -130,11 +135,19 @@ pub fn try_http_get(port: u16, target: &str) -> Option<(u16, Vec<u8>)> {
     .ok()?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).ok()?;
-    let split = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = String::from_utf8_lossy(&buf[..split]).to_string();
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, buf[split + 4..].to_vec()))
+    parse_answer(&buf)
 }
+
+/// The columns of the index page, as the original tracker's.
+pub const INDEX_COLUMNS: &[&str] = &[
+    "info-hash",
+    "name",
+    "size",
+    "complete",
+    "downloading",
+    "downloaded",
+    "transferred",
+];
 
 /// Scrape counters of one torrent over HTTP.
 pub fn scrape(port: u16, h: &InfoHash) -> ScrapeStats {
@@ -265,16 +278,7 @@ pub fn connect_from(source: &str, port: u16) -> std::io::Result<TcpStream> {
 /// GET `target` from the loopback address `source`; `None` when the connection is closed
 /// or reset without an answer.
 pub fn http_get_from(source: &str, port: u16, target: &str) -> Option<Answer> {
-    let mut s = connect_from(source, port).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(
-        s,
-        "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).ok()?;
-    parse_answer(&buf)
+    get_on(connect_from(source, port).ok()?, target)
 }
 
 /// `h` percent-encoded, for an `info_hash=` parameter.

@@ -60,13 +60,25 @@ pub async fn session(resume_dir: Option<&Path>) -> Session {
 /// A new session seeding `add`, its check of the data done.
 pub async fn seed(add: AddTorrent) -> (Session, TorrentHandle) {
     let session = session(None).await;
+    let handle = seed_in(&session, add).await;
+    (session, handle)
+}
+
+/// `session` seeding `add`, its check of the data done.
+pub async fn seed_in(session: &Session, add: AddTorrent) -> TorrentHandle {
     let handle = session.add_torrent(add).await.unwrap();
     match tokio::time::timeout(Duration::from_secs(30), handle.wait_complete()).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => panic!("the seeder stopped: {e}"),
         Err(_) => panic!("the seeder's check took over 30 s: {:?}", handle.status()),
     }
-    (session, handle)
+    handle
+}
+
+/// `session` seeding `meta` from the file [`make_torrent`] wrote in `dir`.
+pub async fn seed_from_in(session: &Session, dir: &Path, meta: &Arc<Metainfo>) -> TorrentHandle {
+    let add = AddTorrent::new(TorrentSource::Metainfo(meta.clone())).save_as(dir.join(meta.name()));
+    seed_in(session, add).await
 }
 
 /// A new session seeding `meta` from the file [`make_torrent`] wrote in `dir`.

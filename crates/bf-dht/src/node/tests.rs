@@ -120,11 +120,17 @@ fn a_peer_announced_in_a_network_of_sixty_nodes_is_found_by_another() {
         "{}",
         net.node(30).table().len()
     );
-    let torrent = NodeId([0x5a; 20]);
+    let peers = announce_then_find(&mut net, 17, 45, NodeId([0x5a; 20]));
+    assert_eq!(peers, vec![SocketAddr::new(addr(17).ip(), 7777)]);
+}
+
+/// Node `by` announces `torrent` on TCP port 7777 (at least 4 nodes must take it), then
+/// node `seeker` looks it up: the peers it finds.
+fn announce_then_find(net: &mut Net, by: u16, seeker: u16, torrent: NodeId) -> Vec<SocketAddr> {
     let now = net.now;
-    let l = net.node(17).lookup(torrent, Some(7777), now).unwrap();
+    let l = net.node(by).lookup(torrent, Some(7777), now).unwrap();
     net.run(100);
-    let (_, done) = peers_of(net.node(17), l);
+    let (_, done) = peers_of(net.node(by), l);
     assert!(done);
     let holders = net
         .nodes
@@ -133,11 +139,11 @@ fn a_peer_announced_in_a_network_of_sixty_nodes_is_found_by_another() {
         .count();
     assert!(holders >= 4, "announced to {holders} nodes");
     let later = net.now;
-    let l = net.node(45).lookup(torrent, None, later).unwrap();
+    let l = net.node(seeker).lookup(torrent, None, later).unwrap();
     net.run(100);
-    let (peers, done) = peers_of(net.node(45), l);
+    let (peers, done) = peers_of(net.node(seeker), l);
     assert!(done);
-    assert_eq!(peers, vec![SocketAddr::new(addr(17).ip(), 7777)]);
+    peers
 }
 
 #[test]
@@ -155,23 +161,7 @@ fn a_peer_announced_in_an_ipv6_network_of_twenty_nodes_is_found_by_another() {
         assert!(n.table().len() >= 8, "node {i}: {}", n.table().len());
         assert!(n.table().contacts().iter().all(|c| c.addr.is_ipv6()));
     }
-    let torrent = NodeId([0x6b; 20]);
-    let now = net.now;
-    let l = net.node(7).lookup(torrent, Some(7777), now).unwrap();
-    net.run(100);
-    let (_, done) = peers_of(net.node(7), l);
-    assert!(done);
-    let holders = net
-        .nodes
-        .values()
-        .filter(|n| n.torrents_held() == 1)
-        .count();
-    assert!(holders >= 4, "announced to {holders} nodes");
-    let later = net.now;
-    let l = net.node(13).lookup(torrent, None, later).unwrap();
-    net.run(100);
-    let (peers, done) = peers_of(net.node(13), l);
-    assert!(done);
+    let peers = announce_then_find(&mut net, 7, 13, NodeId([0x6b; 20]));
     assert_eq!(peers, vec![SocketAddr::new(addr6(7).ip(), 7777)]);
 }
 
